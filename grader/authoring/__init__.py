@@ -1,0 +1,1 @@
+"""Authoring: student stubs generated from the reference solutions."""

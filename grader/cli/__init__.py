@@ -1,0 +1,34 @@
+"""The command line: ``python -m grader COMMAND ...``.
+
+Each command is a module here with ``HELP``, ``configure(parser)`` and ``run(args) -> int``;
+a new module is a new command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+EXIT_USAGE = 2  # the caller's own mistake (unknown assignment, no such path); grading ran -> 0
+
+
+class UsageError(Exception):
+    """A mistake in how the grader was called; the message says what to fix."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        sub = commands.add_parser(info.name, help=module.HELP, description=module.HELP)
+        module.configure(sub)
+        sub.set_defaults(run=module.run)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,38 @@
+"""python -m grader grade ASSIGNMENT SUBMISSION --results PATH"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from grader import assignments
+from grader.cli import UsageError
+from grader.grade import grade
+from grader.outputs import gradescope, summary
+
+HELP = "grade one submission (a folder, .py, .ipynb or .zip) and write Gradescope's results.json"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("assignment", help=f"one of: {', '.join(assignments.names())}")
+    parser.add_argument("submission", type=Path, help="a folder holding the assignment's files, a notebook, or a .zip")
+    parser.add_argument("--results", type=Path, default=Path("results.json"), help="where to write results.json")
+    parser.add_argument("--quiet", action="store_true", help="print only the score line")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        assignment = assignments.get(args.assignment)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if not args.submission.exists():
+        raise UsageError(f"no such submission: {args.submission}")
+    plots = args.results.parent / f"{args.results.stem}-plots"
+    report = grade(assignment, args.submission, artifacts_dir=plots)
+    gradescope.write(report, args.results)
+    if args.quiet:
+        print(f"{report.assignment}: {report.score:g} / {report.max_score:g}")
+    else:
+        summary.show(report)
+    print(f"Results written to {args.results}")
+    return 0

@@ -1,0 +1,94 @@
+"""Make sure nothing a submission started outlives grading.
+
+The child runs in its own session, so its process group is killed at once. A
+process that left the group (``setsid``, double fork) is still a descendant, or,
+once orphaned, is re-parented to us because we are a child subreaper; both are
+found through /proc and killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of our children become our children instead of init's (Linux only)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _parents() -> dict[int, int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return parents
+
+
+def descendants(pid: int) -> set[int]:
+    parents = _parents()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _kill(pids) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """Kill a sandbox child, its process group and every descendant; reap it."""
+    for _ in range(5):  # a fork bomb may add processes while we kill; go round until none are left
+        tree = descendants(process.pid)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        _kill(tree | {process.pid})
+        if not tree:
+            break
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    kill_strays()
+
+
+def kill_strays() -> None:
+    """Kill orphans that were re-parented to us from a sandbox child's tree, and reap them."""
+    for _ in range(5):
+        strays = {pid for pid, parent in _parents().items() if parent == os.getpid() and _is_sandboxed(pid)}
+        if not strays:
+            return
+        for pid in strays:
+            _kill(descendants(pid) | {pid})
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _is_sandboxed(pid: int) -> bool:
+    """True for processes carrying the sandbox's environment marker (inherited by default)."""
+    try:
+        return b"GRADER_SANDBOX=1" in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False

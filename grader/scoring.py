@@ -1,0 +1,102 @@
+"""Scoring: turn a check, the student's outcome and the reference's outcome into points.
+
+Runs in the grading process only, on plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from grader.plugin import Check, Outcome, Verdict
+
+MAX_PRINTED = 1500  # characters of the student's own output shown under a failed check
+
+
+@dataclass
+class CheckResult:
+    name: str
+    max_score: float
+    score: float
+    output: str  # what the student reads: what was checked, expected against got, hint
+    hint: str = ""
+    mistake: str = ""  # a known mistake's key, for class statistics
+
+    @property
+    def status(self) -> Literal["passed", "failed"]:
+        return "passed" if self.score >= self.max_score else "failed"
+
+    @property
+    def function(self) -> str:
+        """The student function this check grades (the name's part before the colon)."""
+        return self.name.split(":", 1)[0].strip()
+
+
+@dataclass
+class GradeReport:
+    assignment: str
+    submission: str
+    results: list[CheckResult]
+    execution_time: float = 0.0
+    problem: str = ""  # why the submission could not be graded at all
+    notes: list[str] = field(default_factory=list)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # the student's probe data, by probe key
+    reference: dict[str, Outcome] = field(default_factory=dict)
+    artifacts: list[Path] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return round(sum(r.score for r in self.results), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(r.max_score for r in self.results), 6)
+
+
+def score_check(check: Check, student: Outcome, reference: Outcome) -> CheckResult:
+    if not reference.ok:
+        # The reference must pass every probe; if it does not, no student loses a point for it.
+        raise RuntimeError(f"grader bug: the reference fails probe {check.probe.key}: {reference.error}")
+    if not student.ok:
+        verdict = Verdict(False, explain_failure(check, student))
+    else:
+        try:
+            verdict = check.judge(student.value, reference.value)
+        except Exception as error:  # data of the wrong shape from student code: a failure, not a crash
+            verdict = Verdict(False, f"{check.name}: the result could not be checked ({type(error).__name__}: {error})")
+    output = verdict.message
+    if verdict.hint:
+        output += f"\nHint: {verdict.hint}"
+    if not verdict.passed and student.output.strip():
+        printed = student.output.strip()
+        output += "\nYour code printed:\n" + (printed[:MAX_PRINTED] + (" ..." if len(printed) > MAX_PRINTED else ""))
+    return CheckResult(
+        name=check.name,
+        max_score=check.points,
+        score=check.points if verdict.passed else 0.0,
+        output=output.strip(),
+        hint=verdict.hint,
+        mistake=verdict.mistake,
+    )
+
+
+def explain_failure(check: Check, outcome: Outcome) -> str:
+    function = check.name.split(":", 1)[0].strip()
+    if outcome.status == "error" and outcome.error.startswith("NotImplementedError"):
+        return f"{function} is not implemented yet (it raises NotImplementedError)."
+    if outcome.status == "load_error":
+        text = f"{function} could not be checked: {outcome.error}"
+    elif outcome.status == "timeout":
+        text = f"{function} {outcome.error}"
+    elif outcome.status == "crashed":
+        text = f"{function} could not be checked: {outcome.error}"
+    else:
+        text = f"{function} raised {outcome.error}"
+    if outcome.traceback:
+        text += f"\nWhere (most recent call last):\n{outcome.traceback}"
+    return text
+
+
+def unreadable(check: Check, reason: str) -> CheckResult:
+    return CheckResult(check.name, check.points, 0.0, f"Not graded: {reason}")
