@@ -1,0 +1,10 @@
+"""Assignment 1: mean and abs (with their gradients) in the teaching autodiff library, and the MAE loss."""
+
+from grader.plugin import Assignment
+
+ASSIGNMENT = Assignment(
+    name="autodiff",
+    title="Autodiff: mean, abs and the MAE loss",
+    modules={"list2d": "list2d.py", "matrix": "matrix.py", "nn": "nn.py"},
+    notebook="autodiff.ipynb",
+)
