@@ -5,46 +5,54 @@ from __future__ import annotations
 
 import importlib
 import json
-import tempfile
 import time
 from pathlib import Path
 
 from grader.plugin import Assignment, Outcome, Probe
-from grader.sandbox.runner import Limits, run_probes
+from grader.sandbox.runner import Child, Limits, run_probes
 from grader.scoring import GradeReport, score_check, unreadable
 from grader.submission import SubmissionError, load
 
 
 def grade(
-    assignment: Assignment, path: Path, *, limits: Limits | None = None, artifacts_dir: Path | None = None
+    assignment: Assignment,
+    path: Path,
+    *,
+    limits: Limits | None = None,
+    artifacts_dir: Path | None = None,
+    child: Child | None = None,
 ) -> GradeReport:
-    """Grade one submission; plots go to ``artifacts_dir`` if given.
+    """Grade one submission; plots go to ``artifacts_dir`` if given. ``child`` may be a
+    pre-started sandbox for this assignment (batch runs keep them warm).
 
     Raises FileNotFoundError only for a path that does not exist: anything wrong
     inside the submission is a zero with a reason, not an exception."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such submission: {path}")
     started = time.perf_counter()
     checks = assignment.checks()
     probes = list({check.probe.key: check.probe for check in checks}.values())
-    with tempfile.TemporaryDirectory(prefix="grader-") as scratch:
-        try:
-            submission = load(assignment, Path(path), Path(scratch))
-        except SubmissionError as error:
-            return GradeReport(
-                assignment=assignment.name,
-                submission=str(path),
-                results=[unreadable(check, str(error)) for check in checks],
-                execution_time=time.perf_counter() - started,
-                problem=str(error),
-            )
-        outcomes, notes = run_probes(assignment, submission, probes, limits)
-        notes = submission.notes + notes
+    child = child or Child(assignment, limits)
+    try:
+        submission = load(assignment, Path(path), child.scratch)
+    except SubmissionError as error:
+        child.close()
+        return GradeReport(
+            assignment=assignment.name,
+            submission=str(path),
+            results=[unreadable(check, str(error)) for check in checks],
+            execution_time=time.perf_counter() - started,
+            problem=str(error),
+        )
+    child.attach(submission)
+    outcomes, notes = run_probes(assignment, submission, probes, child, limits)
     reference = reference_outcomes(assignment, probes)
     results = [score_check(check, outcomes[check.probe.key], reference[check.probe.key]) for check in checks]
     report = GradeReport(
         assignment=assignment.name,
         submission=str(path),
         results=results,
-        notes=notes,
+        notes=submission.notes + notes,
         outcomes=outcomes,
         reference=reference,
     )

@@ -1,8 +1,10 @@
 """The sandbox child: imports student code and runs probes, one request at a time.
 
-Runs as ``python -I -m grader.sandbox.child CONFIG_JSON``, started by the runner with
-limits applied. Requests arrive as JSON lines on stdin; each answer is one JSON line
-on the file descriptor named in the config. Only plain data crosses: no pickle.
+Runs as ``python -I -m grader.sandbox.child PROBES_MODULE ANSWER_FD``, started by the
+runner with limits applied, possibly before the submission is known: it imports the
+probes (and torch) first, then reads the submission's layout as the first JSON line on
+stdin. Requests follow as JSON lines; each answer is one JSON line on ANSWER_FD.
+Only plain data crosses: no pickle.
 Student code shares this process, so anything here can be tampered with; that is
 why nothing here decides a point.
 """
@@ -97,16 +99,16 @@ def student_traceback(error: BaseException) -> str:
 
 def main() -> None:
     global STUDENT_ROOT
-    config = json.loads(sys.argv[1])
-    answers = os.fdopen(config["answer_fd"], "w", encoding="utf-8")
+    probes = importlib.import_module(sys.argv[1])  # warm start: the heavy imports happen here
+    answers = os.fdopen(int(sys.argv[2]), "w", encoding="utf-8")
     requests = sys.stdin
+    config = json.loads(requests.readline())
     STUDENT_ROOT = config["root"]
     sys.path.insert(0, config["root"])
     package = config["package"]
     bare = {name.split(".")[-1] for name in config["modules"].values()}
     sys.meta_path.insert(0, _BareNameAliases(package, bare))
     sys.setrecursionlimit(5000)  # deep enough for real code, shallow enough to fail fast on runaway recursion
-    probes = importlib.import_module(config["probes"])
     student = Student(config)
     dumps, write, flush = json.dumps, answers.write, answers.flush  # bound before student code can patch them
 

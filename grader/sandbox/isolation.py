@@ -38,6 +38,6 @@ def environment(workdir: Path) -> dict[str, str]:
     }
 
 
-def wrap(command: list[str], *, submission: Path, workdir: Path) -> tuple[list[str], list[str]]:
+def wrap(command: list[str], *, scratch: Path) -> tuple[list[str], list[str]]:
     """The command to start the child with, and notes on the isolation in force."""
     return command, ["sandbox: separate process with resource limits (no OS-level isolation)"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,21 +66,19 @@ class _Output:
 
 
 class Child:
-    """One sandboxed interpreter holding the student's modules."""
+    """One sandboxed interpreter. It starts before it knows the submission (so a pool can
+    warm it up) and owns a private scratch folder: ``src/`` for the submission's copy,
+    ``work/`` for its current directory, home and temporary files."""
 
-    def __init__(self, assignment: Assignment, submission: Submission, workdir: Path, limits: Limits):
+    def __init__(self, assignment: Assignment, limits: Limits | None = None, scratch: Path | None = None):
+        self.limits = limits or Limits()
+        self.owns_scratch = scratch is None
+        self.scratch = Path(tempfile.mkdtemp(prefix="grader-")) if scratch is None else scratch
+        workdir = self.scratch / "work"
+        workdir.mkdir(exist_ok=True)
         answer_read, answer_write = os.pipe()
-        config = {
-            "answer_fd": answer_write,
-            "root": str(submission.root),
-            "package": submission.package,
-            "modules": submission.modules,
-            "missing": submission.missing,
-            "files": submission.files,
-            "probes": assignment.probes,
-        }
-        command = [sys.executable, "-I", "-m", "grader.sandbox.child", json.dumps(config)]
-        self.command, self.notes = isolation.wrap(command, submission=submission.root, workdir=workdir)
+        command = [sys.executable, "-I", "-m", "grader.sandbox.child", assignment.probes, str(answer_write)]
+        self.command, self.notes = isolation.wrap(command, scratch=self.scratch)
         self.process = subprocess.Popen(
             self.command,
             stdin=subprocess.PIPE,
@@ -88,22 +87,38 @@ class Child:
             pass_fds=(answer_write,),
             cwd=workdir,
             env=isolation.environment(workdir),
-            preexec_fn=lambda: isolation.apply_limits(limits),
+            preexec_fn=lambda: isolation.apply_limits(self.limits),
             start_new_session=True,
         )
         os.close(answer_write)
         self.answers = os.fdopen(answer_read, "rb", buffering=0)
-        self.output = _Output(self.process.stdout, limits.output_bytes)
-        self.limits = limits
+        self.output = _Output(self.process.stdout, self.limits.output_bytes)
         self.started = False
         self.buffer = b""
+
+    def attach(self, submission: Submission) -> None:
+        """Tell the child where the submission's files are; it imports them lazily, per probe."""
+        config = {
+            "root": str(submission.root),
+            "package": submission.package,
+            "modules": submission.modules,
+            "missing": submission.missing,
+            "files": submission.files,
+        }
+        try:
+            self._send(config)
+        except OSError:
+            pass  # a child that died at start-up is reported by the first call
+
+    def _send(self, message: dict) -> None:
+        self.process.stdin.write((json.dumps(message) + "\n").encode())
+        self.process.stdin.flush()
 
     def call(self, probe: Probe) -> Outcome:
         request = {"function": probe.function, "args": dict(probe.args), "needs": list(probe.needs)}
         try:
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
+            self._send(request)
+        except OSError:
             return self._crashed(probe)
         # The first call also pays for starting Python and importing the probes' libraries.
         allowance = probe.timeout + (0 if self.started else self.limits.startup_seconds)
@@ -157,35 +172,39 @@ class Child:
         return Outcome("crashed", error=reason, output=output or self.output.take())
 
     def close(self) -> None:
+        """Kill the child and everything it started; remove the scratch folder if it is ours."""
         reaper.kill_tree(self.process)
         for stream in (self.process.stdin, self.answers):
             try:
                 stream.close()
             except OSError:
                 pass
+        if self.owns_scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def run_probes(
-    assignment: Assignment, submission: Submission, probes: list[Probe], limits: Limits | None = None
+    assignment: Assignment, submission: Submission, probes: list[Probe], child: Child, limits: Limits | None = None
 ) -> tuple[dict[str, Outcome], list[str]]:
-    """Run each probe against the submission in a sandboxed child. Returns (outcomes by key, notes)."""
-    limits = limits or Limits()
+    """Run each probe in ``child`` (already attached to ``submission``), replacing the child
+    whenever a probe times out or kills it. Returns (outcomes by probe key, isolation notes).
+    Closes every child it used, so nothing started by student code is left running."""
     reaper.become_subreaper()
     outcomes: dict[str, Outcome] = {}
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="grader-work-") as workdir:
-        child: Child | None = None
-        try:
-            for probe in probes:
-                if child is None:
-                    child = Child(assignment, submission, Path(workdir), limits)
-                    notes = child.notes
-                outcomes[probe.key] = outcome = child.call(probe)
-                if outcome.status in ("timeout", "crashed"):
-                    child.close()
-                    child = None
-        finally:
-            if child is not None:
-                child.close()
-            reaper.kill_strays()
+    notes = list(child.notes)
+    current: Child | None = child
+    try:
+        for probe in probes:
+            if current is None:
+                current = Child(assignment, limits or child.limits, scratch=child.scratch)
+                current.attach(submission)
+            outcomes[probe.key] = outcome = current.call(probe)
+            if outcome.status in ("timeout", "crashed"):
+                current.close()
+                current = None
+    finally:
+        if current is not None:
+            current.close()
+        child.close()  # removes the scratch folder it owns
+        reaper.kill_strays()
     return outcomes, notes

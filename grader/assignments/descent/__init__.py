@@ -1,0 +1,11 @@
+"""The descent assignment: data loaders and three training loops (batch gradient
+descent, SGD and minibatch SGD) graded against the reference's trajectory."""
+
+from grader.plugin import Assignment
+
+ASSIGNMENT = Assignment(
+    name="descent",
+    title="Minibatch stochastic gradient descent: three training loops",
+    modules={"descent": "descent.py"},
+    notebook="descent.ipynb",
+)
