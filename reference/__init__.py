@@ -1,0 +1,1 @@
+"""Reference solutions of the course's assignments, one package per assignment."""
