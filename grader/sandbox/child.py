@@ -82,7 +82,7 @@ class LoadError(Exception):
 def describe(error: BaseException) -> str:
     message = str(error).strip().splitlines()
     text = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
-    if isinstance(error, SyntaxError) and error.lineno:
+    if isinstance(error, SyntaxError) and error.lineno and f"line {error.lineno}" not in text:
         text += f" (line {error.lineno})"
     return text[:500]
 
@@ -112,11 +112,22 @@ def main() -> None:
     student = Student(config)
     dumps, write, flush = json.dumps, answers.write, answers.flush  # bound before student code can patch them
 
+    def send(message: dict) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        write(dumps(message) + "\n")
+        flush()
+
+    send({"event": "ready"})
     for line in requests:
         request = json.loads(line)
         try:
-            for logical in request["needs"]:
+            pending = [logical for logical in request["needs"] if logical not in student.loaded]
+            for logical in pending:
+                send({"event": "loading", "module": logical})  # the runner blames a hang or crash on it
                 student.load(logical)
+            if pending:
+                send({"event": "loaded"})
             value = getattr(probes, request["function"])(student.resolve, **request["args"])
             answer = {"status": "ok", "value": value}
         except LoadError as error:
@@ -124,13 +135,9 @@ def main() -> None:
         except BaseException as error:  # the probe reports every student failure, SystemExit included
             answer = {"status": "error", "error": describe(error), "traceback": student_traceback(error)}
         try:
-            text = dumps(answer)
+            send(answer)
         except (TypeError, ValueError) as error:
-            text = dumps({"status": "error", "error": f"the result could not be sent back as plain data: {error}"})
-        sys.stdout.flush()
-        sys.stderr.flush()
-        write(text + "\n")
-        flush()
+            send({"status": "error", "error": f"the result could not be sent back as plain data: {error}"})
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ class Child:
         self.output = _Output(self.process.stdout, self.limits.output_bytes)
         self.started = False
         self.buffer = b""
+        self.blamed_module: str | None = None
 
     def attach(self, submission: Submission) -> None:
         """Tell the child where the submission's files are; it imports them lazily, per probe."""
@@ -115,33 +116,48 @@ class Child:
         self.process.stdin.flush()
 
     def call(self, probe: Probe) -> Outcome:
-        request = {"function": probe.function, "args": dict(probe.args), "needs": list(probe.needs)}
+        """Run one probe. After a timeout or crash, ``blamed_module`` names the student
+        module the child was importing at the time, if it was importing one."""
+        self.blamed_module = None
+        if not self.started:  # starting Python and importing the probes (torch too) has its own allowance
+            ready = self._read_message(time.monotonic() + self.limits.startup_seconds)
+            if ready is None or ready.get("event") != "ready":
+                return self._crashed(self.output.take())
+            self.started = True
         try:
-            self._send(request)
+            self._send({"function": probe.function, "args": dict(probe.args), "needs": list(probe.needs)})
         except OSError:
-            return self._crashed(probe)
-        # The first call also pays for starting Python and importing the probes' libraries.
-        allowance = probe.timeout + (0 if self.started else self.limits.startup_seconds)
-        line = self._read_line(time.monotonic() + allowance)
-        self.started = True
-        output = self.output.take()
+            return self._crashed()
+        deadline, loading = time.monotonic() + probe.timeout, None
+        while (message := self._read_message(deadline)) is not None:
+            if "event" in message:
+                loading = message.get("module")  # None again once "loaded"
+                continue
+            output = self.output.take()
+            if message.get("status") not in ("ok", "error", "load_error"):
+                return Outcome("crashed", error="the sandbox sent back something that is not a probe result", output=output)
+            return Outcome(
+                message["status"],
+                value=message.get("value"),
+                error=str(message.get("error", ""))[:2000],
+                traceback=str(message.get("traceback", ""))[:4000],
+                output=output,
+            )
+        self.blamed_module = loading
+        if self.process.poll() is None:
+            limit = f"did not finish within {probe.timeout:g} s (an endless loop, or far too slow?)"
+            return Outcome("timeout", error=limit, output=self.output.take())
+        return self._crashed(self.output.take())
+
+    def _read_message(self, deadline: float) -> dict | None:
+        line = self._read_line(deadline)
         if line is None:
-            if self.process.poll() is None:
-                return Outcome("timeout", error=f"did not finish within {probe.timeout:g} s (an endless loop, or far too slow?)", output=output)
-            return self._crashed(probe, output)
+            return None
         try:
-            answer = json.loads(line)
-            status = answer["status"]
-            assert status in ("ok", "error", "load_error")
-        except (ValueError, KeyError, TypeError, AssertionError):
-            return Outcome("crashed", error="the sandbox sent back something that is not a probe result", output=output)
-        return Outcome(
-            status,
-            value=answer.get("value"),
-            error=str(answer.get("error", ""))[:2000],
-            traceback=str(answer.get("traceback", ""))[:4000],
-            output=output,
-        )
+            message = json.loads(line)
+        except ValueError:
+            return {}
+        return message if isinstance(message, dict) else {}
 
     def _read_line(self, deadline: float) -> bytes | None:
         while b"\n" not in self.buffer:
@@ -158,7 +174,7 @@ class Child:
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line
 
-    def _crashed(self, probe: Probe, output: str = "") -> Outcome:
+    def _crashed(self, output: str = "") -> Outcome:
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -171,15 +187,16 @@ class Child:
             reason = f"the grading process exited (status {code}) before answering; does your code call exit()?"
         return Outcome("crashed", error=reason, output=output or self.output.take())
 
-    def close(self) -> None:
-        """Kill the child and everything it started; remove the scratch folder if it is ours."""
+    def close(self, keep_scratch: bool = False) -> None:
+        """Kill the child and everything it started; remove the scratch folder if it is ours
+        (a replacement child for the same submission keeps it)."""
         reaper.kill_tree(self.process)
         for stream in (self.process.stdin, self.answers):
             try:
                 stream.close()
             except OSError:
                 pass
-        if self.owns_scratch:
+        if self.owns_scratch and not keep_scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -192,19 +209,29 @@ def run_probes(
     reaper.become_subreaper()
     outcomes: dict[str, Outcome] = {}
     notes = list(child.notes)
+    broken: dict[str, str] = {}  # student module -> why importing it cannot succeed; not retried
     current: Child | None = child
     try:
         for probe in probes:
+            blocked = [module for module in probe.needs if module in broken]
+            if blocked:
+                outcomes[probe.key] = Outcome("load_error", error=broken[blocked[0]])
+                continue
             if current is None:
                 current = Child(assignment, limits or child.limits, scratch=child.scratch)
                 current.attach(submission)
             outcomes[probe.key] = outcome = current.call(probe)
             if outcome.status in ("timeout", "crashed"):
-                current.close()
+                if current.blamed_module:
+                    where = submission.files.get(current.blamed_module, current.blamed_module)
+                    joint = " " if outcome.status == "timeout" else " failed: "
+                    broken[current.blamed_module] = f"could not load {where}: importing it{joint}{outcome.error}"
+                    outcomes[probe.key] = Outcome("load_error", error=broken[current.blamed_module], output=outcome.output)
+                current.close(keep_scratch=True)
                 current = None
     finally:
         if current is not None:
-            current.close()
-        child.close()  # removes the scratch folder it owns
+            current.close(keep_scratch=True)
+        child.close()  # and removes the scratch folder it owns
         reaper.kill_strays()
     return outcomes, notes

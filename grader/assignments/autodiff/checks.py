@@ -12,6 +12,10 @@ from grader.plugin import Check, Probe, Verdict, failed, passed
 # differ, which moves results by a few ulps. Any real mistake is orders of magnitude larger.
 RTOL, ATOL = 1e-7, 1e-10
 
+# Each probe does microseconds of arithmetic on a dozen numbers; 3 s is generous on a
+# loaded machine and keeps a submission that hangs everywhere to about a minute.
+TIMEOUT = 3.0
+
 SHAPES = {
     "1x1": [[-2.0]],
     "1x1 zero": [[0.0]],
@@ -92,7 +96,7 @@ def list2d_mean_check(shape: str, points: float) -> Check:
             hint = "Divide by the number of elements, nrow * ncol, not by one dimension."
         return failed(f"{where}: expected {expected:.6g}, got {got['value']:.6g}", hint, "mean-wrong-count" if hint else "")
 
-    return Check(f"List2D.mean: value, {shape} input", points, Probe(f"list2d_mean:{shape}", "list2d_mean", {"vals": vals}, ("list2d",)), judge)
+    return Check(f"List2D.mean: value, {shape} input", points, Probe(f"list2d_mean:{shape}", "list2d_mean", {"vals": vals}, ("list2d",), TIMEOUT), judge)
 
 
 def list2d_abs_check(shape: str, points: float, builtin: bool = False) -> Check:
@@ -103,6 +107,8 @@ def list2d_abs_check(shape: str, points: float, builtin: bool = False) -> Check:
 
     def judge(got, _reference):
         where = f"{function}: {call} with data = {show(vals)}"
+        if builtin and same_as_method(got):
+            return passed("abs(data) behaves exactly like your data.abs()")
         if not got["is_list2d"]:
             return failed(f"{where}: expected a new List2D, got a {got['type']}")
         if got["input_after"] != vals:
@@ -113,7 +119,7 @@ def list2d_abs_check(shape: str, points: float, builtin: bool = False) -> Check:
             return passed()
         return failed(f"{where}: expected {show(expected)}, got {show(got['vals'])}")
 
-    probe = Probe(f"list2d_abs:{shape}:{builtin}", "list2d_abs", {"vals": vals, "builtin": builtin}, ("list2d",))
+    probe = Probe(f"list2d_abs:{shape}:{builtin}", "list2d_abs", {"vals": vals, "builtin": builtin}, ("list2d",), TIMEOUT)
     return Check(f"{function}: values, {shape} input", points, probe, judge)
 
 
@@ -143,14 +149,24 @@ def _forward_verdict(op, vals, got) -> Verdict | None:
     return failed(f"{function}: {where}: expected the value {show(expected)}, got {show(got['vals'])}")
 
 
+def same_as_method(got) -> bool:
+    """A built-in abs(...) is judged as a delegate: right when it behaves exactly like the
+    student's own .abs(); a bug inside .abs() is charged to .abs() alone."""
+    method = got.get("method")
+    keys = ("type", "vals", "grad", "input_after", "wired", "same_object")
+    return method is not None and all(method.get(k) == got.get(k) for k in keys)
+
+
 def matrix_forward_check(op: str, shape: str, points: float) -> Check:
     vals = SHAPES[shape]
     upstream = _upstream(shape) if op != "mean" else [[2.5]]
 
     def judge(got, _reference):
+        if op == "builtin_abs" and same_as_method(got):
+            return passed("abs(x) behaves exactly like your x.abs()")
         return _forward_verdict(op, vals, got) or passed()
 
-    probe = Probe(f"matrix:{op}:{shape}", "matrix_op", {"op": op, "vals": vals, "upstream": upstream}, ("list2d", "matrix"))
+    probe = Probe(f"matrix:{op}:{shape}", "matrix_op", {"op": op, "vals": vals, "upstream": upstream}, ("list2d", "matrix"), TIMEOUT)
     return Check(f"{OP_NAMES[op]}: value and graph, {shape} input", points, probe, judge)
 
 
@@ -185,6 +201,8 @@ def matrix_gradient_check(op: str, shape: str, points: float, accumulate: bool =
     label = f"x.grad started at {show(preset)}" if accumulate else f"upstream gradient {show(upstream)}"
 
     def judge(got, _reference):
+        if op == "builtin_abs" and same_as_method(got):
+            return passed("abs(x) behaves exactly like your x.abs()")
         wrong = _forward_verdict(op, vals, got)
         if wrong:
             return wrong
@@ -199,7 +217,7 @@ def matrix_gradient_check(op: str, shape: str, points: float, accumulate: bool =
         )
 
     args = {"op": op, "vals": vals, "upstream": upstream, "preset": preset}
-    probe = Probe(f"matrix:{op}:{shape}:grad:{accumulate}", "matrix_op", args, ("list2d", "matrix"))
+    probe = Probe(f"matrix:{op}:{shape}:grad:{accumulate}", "matrix_op", args, ("list2d", "matrix"), TIMEOUT)
     what = "gradient accumulates into an existing x.grad" if accumulate else f"gradient, {shape} input, upstream {'2.5' if op == 'mean' else 'not ones'}"
     return Check(f"{OP_NAMES[op]}: {what}", points, probe, judge)
 
@@ -215,9 +233,11 @@ def matrix_twice_check(op: str, shape: str, points: float) -> Check:
     def judge(got, _reference):
         if close(got["grad"], expected):
             return passed()
-        hint, mistake = "", ""
         if close(got["grad"], from_a) or close(got["grad"], from_b):
             hint, mistake = "x is used twice, so both contributions must add up: use += in the gradient closure.", "grad-overwritten"
+        else:  # the op is linear in its upstream gradient: two uses act like one with a + b
+            both = (np.asarray(a) + np.asarray(b)).tolist()
+            hint, mistake = gradient_hint(op, vals, both, got["grad"], expected)
         return failed(
             f"{OP_NAMES[op]}: x = {show(vals)} used twice, in ({CALLS[op]} * a).sum() + ({CALLS[op]} * b).sum(): "
             f"expected x.grad = {show(expected)}, got {show(got['grad'])}",
@@ -225,7 +245,7 @@ def matrix_twice_check(op: str, shape: str, points: float) -> Check:
             mistake,
         )
 
-    probe = Probe(f"matrix_twice:{op}:{shape}", "matrix_op_twice", {"op": op, "vals": vals, "upstream_a": a, "upstream_b": b}, ("list2d", "matrix"))
+    probe = Probe(f"matrix_twice:{op}:{shape}", "matrix_op_twice", {"op": op, "vals": vals, "upstream_a": a, "upstream_b": b}, ("list2d", "matrix"), TIMEOUT)
     return Check(f"{OP_NAMES[op]}: gradient when x is used twice, {shape} input", points, probe, judge)
 
 
@@ -237,7 +257,8 @@ TARGET = [[1.0], [-1.0], [0.5], [-2.0], [3.0]]  # one exact tie: the |x| gradien
 
 def mae_check(part: str, points: float) -> Check:
     expected_value, expected_grad = torch_loss("MAELoss", PREDICTION, TARGET)
-    mse_value, _ = torch_loss("MSELoss", PREDICTION, TARGET)
+    mse_value, mse_grad = torch_loss("MSELoss", PREDICTION, TARGET)
+    squared_hint = "That is the mean squared error: MAE takes the absolute value, not the square."
     where = f"MAELoss()(prediction, target) with prediction = {show(PREDICTION)}, target = {show(TARGET)}"
 
     def judge(got, _reference):
@@ -250,20 +271,27 @@ def mae_check(part: str, points: float) -> Check:
                 return passed()
             hint = ""
             if close(got_value, mse_value):
-                hint = "That is the mean squared error: MAE takes the absolute value, not the square."
+                hint = squared_hint
             elif close(got_value, np.asarray(expected_value) * len(PREDICTION)):
                 hint = "That is the sum of absolute errors: take the mean."
             return failed(f"MAELoss.forward: {where}: expected {show(expected_value)} (torch.nn.L1Loss), got {show(got_value)}", hint, "mae-formula" if hint else "")
         got_grad, own = got["grad"], composed.get("grad")
         if close(got_grad, expected_grad) or (own is not None and close(got_grad, own)):
             return passed()
+        if close(got_grad, mse_grad):
+            hint, mistake = squared_hint, "mae-formula"
+        elif not np.any(got_grad):
+            hint, mistake = "Build the loss from Matrix operations (subtract, abs, mean) so backward() reaches prediction.", "not-wired"
+        else:
+            hint, mistake = "", ""
         return failed(
             f"MAELoss.forward: gradient of {where} with respect to prediction: "
             f"expected {show(expected_grad)} (torch.nn.L1Loss), got {show(got_grad)}",
-            "Build the loss from Matrix operations ((target - prediction).abs().mean()) so backward() can reach prediction.",
+            hint,
+            mistake,
         )
 
-    probe = Probe("loss:MAELoss", "loss", {"kind": "MAELoss", "prediction": PREDICTION, "target": TARGET}, ("list2d", "matrix", "nn"))
+    probe = Probe("loss:MAELoss", "loss", {"kind": "MAELoss", "prediction": PREDICTION, "target": TARGET}, ("list2d", "matrix", "nn"), TIMEOUT)
     return Check(f"MAELoss.forward: {part} against torch.nn.L1Loss", points, probe, judge)
 
 
@@ -283,7 +311,7 @@ def mse_gradient_check(points: float) -> Check:
             mistake,
         )
 
-    probe = Probe("loss:MSELoss", "loss", {"kind": "MSELoss", "prediction": PREDICTION, "target": TARGET}, ("list2d", "matrix", "nn"))
+    probe = Probe("loss:MSELoss", "loss", {"kind": "MSELoss", "prediction": PREDICTION, "target": TARGET}, ("list2d", "matrix", "nn"), TIMEOUT)
     return Check("Matrix.mean: gradient inside MSELoss against torch.nn.MSELoss", points, probe, judge)
 
 
