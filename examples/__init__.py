@@ -1,0 +1,1 @@
+"""Example submissions for the demo and the tests."""
