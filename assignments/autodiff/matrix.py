@@ -41,8 +41,9 @@ class Matrix:
         return self.data.shape
 
     def __repr__(self) -> str:
-        data = str(self.data).replace("\n", "\n" + " " * len("Matrix(data="))
-        grad = str(self.grad).replace("\n", "\n" + " " * len("Matrix(data="))
+        # Continuation rows line up under the first row.
+        newline = "\n" + " " * len("Matrix(data=")
+        data, grad = (str(grid).replace("\n", newline) for grid in (self.data, self.grad))
         return f"Matrix(data={data},\n       grad={grad})"
 
     # ----------------------------------------------------------------------
