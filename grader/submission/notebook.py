@@ -56,10 +56,14 @@ def notebook_to_module(path: Path) -> tuple[str, list[str]]:
         for node in tree.body
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
-    parts = [HEADER.format(name=path.name)]
+    futures = sorted(
+        {alias.name for _, _, tree in parsed for node in tree.body if _is_future(node) for alias in node.names}
+    )
+    # A __future__ import is only legal at the top of a module, so it moves there.
+    parts = [f"from __future__ import {', '.join(futures)}\n" if futures else "", HEADER.format(name=path.name)]
     for index, source, tree in parsed:
         for node in tree.body:
-            if _is_definition(node, own_functions):
+            if _is_definition(node, own_functions) and not _is_future(node):
                 segment = ast.get_source_segment(source, node, padded=True) or ""
                 decorators = "".join(f"@{ast.get_source_segment(source, d)}\n" for d in getattr(node, "decorator_list", []))
                 body = textwrap.indent(decorators + textwrap.dedent(segment), "    ")
@@ -83,6 +87,10 @@ def strip_magics(source: str) -> str:
         else:
             kept.append(line)
     return "\n".join(kept)
+
+
+def _is_future(node: ast.stmt) -> bool:
+    return isinstance(node, ast.ImportFrom) and node.module == "__future__"
 
 
 def _is_definition(node: ast.stmt, own_functions: set[str]) -> bool:
