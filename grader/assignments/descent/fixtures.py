@@ -1,0 +1,314 @@
+"""The descent assignment's fixtures: the lecture's seeded data, model and loaders, and
+the instrumentation that records what a training loop does with them.
+
+Used by the probes inside the sandbox child (next to student code) and, through the
+same probes, for the reference run in the grading process. Nothing here judges: the
+trace is plain data that ``checks.py`` reads.
+
+Everything is seeded with private generators (``torch.random.fork_rng`` for the
+model's initialisation), so building the fixtures never changes PyTorch's global
+random state and the reference's trajectory is the same in every process.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional
+from torch.utils.data import DataLoader, TensorDataset, random_split
+
+# The lecture's setup (see COURSE.md, "The descent lecture's demo notebook").
+N_POINTS = 100
+N_TRAIN = 80
+N_VALID = N_POINTS - N_TRAIN
+NOISE = 0.1
+HIDDEN = 10
+LEARNING_RATE = 0.02
+BATCH_SIZES = {"train_batch_gd": N_TRAIN, "train_sgd": 1, "train_minibatch_sgd": 16}
+
+# Seeds: the notebook built by authoring.py uses the same ones, so its plots show the
+# same data and the same starting model as the grader's.
+DATA_SEED = 152
+SPLIT_SEED = 2025
+MODEL_SEED = 6
+LOADER_SEED = 11
+GLOBAL_SEED = 0  # PyTorch's global generator during a probe (see probes._private_rng)
+
+MAX_EVENTS = 12_000  # cap on a trace's event log (5 epochs of SGD need about 2,000)
+MAX_VALUES = 20_000  # cap on the number of returned losses reported back
+
+
+def make_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """100 points: x uniform on [-pi, pi], y = sin(x) + 0.1 standard normal noise; shapes (100, 1)."""
+    generator = torch.Generator().manual_seed(DATA_SEED)
+    x = torch.rand(N_POINTS, 1, generator=generator) * 2 * math.pi - math.pi
+    y = torch.sin(x) + NOISE * torch.randn(N_POINTS, 1, generator=generator)
+    return x, y
+
+
+def make_datasets():
+    """The 80/20 training/validation split (two ``Subset``s of one ``TensorDataset``)."""
+    x, y = make_data()
+    split = torch.Generator().manual_seed(SPLIT_SEED)
+    train, valid = random_split(TensorDataset(x, y), [N_TRAIN, N_VALID], generator=split)
+    return train, valid
+
+
+def make_model(cls: type[nn.Sequential] = nn.Sequential) -> nn.Sequential:
+    """The lecture's 1-10-1 network with a ReLU, initialised from MODEL_SEED."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(MODEL_SEED)
+        return cls(nn.Linear(1, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
+
+
+def make_loaders(train, valid, batch_size: int, generator: torch.Generator | None = None, cls=DataLoader):
+    """The reference loaders (the same as the reference ``make_loaders``), of class ``cls``."""
+    train_loader = cls(train, batch_size=batch_size, shuffle=True, generator=generator)
+    valid_loader = cls(valid, batch_size=len(valid), shuffle=False)
+    return train_loader, valid_loader
+
+
+def rows(dataset) -> tuple[list[float], torch.Tensor]:
+    """A dataset's x values (as Python floats, in dataset order) and its targets, shape (n, 1)."""
+    xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
+    return torch.stack(xs).reshape(-1).tolist(), torch.stack(ys).reshape(-1, 1)
+
+
+def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, NaN equal to NaN (a diverged run must not look like a changed one)."""
+    if torch.equal(a, b):
+        return True
+    return a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+def parameters_list(model: nn.Module) -> list[float]:
+    return [value for p in model.parameters() for value in p.detach().reshape(-1).tolist()]
+
+
+class Trace:
+    """The event log of one training run.
+
+    Events (short lists, in the order they happened):
+
+    - ``["T"]`` a pass over the training loader starts; ``["t", n]`` it yields a batch of n.
+    - ``["V"]`` / ``["v", n]`` the same for the validation loader.
+    - ``["F", fid, kind, n, updates, mse]`` a forward pass of the model on n rows, with
+      ``kind`` ``"t"`` (exactly the training loader's latest batch), ``"A"`` (the whole
+      training set, but not as the latest batch), ``"T"`` (other training rows), ``"v"``
+      (the whole validation set), ``"p"`` (part of the validation set) or ``"o"``
+      (anything else); ``updates`` is the number of parameter updates made so far and
+      ``mse`` the mean squared error of that output against the rows' true targets
+      (what ``criterion`` gives; None if the rows are unknown).
+    - ``["B", fid, clean]`` a backward pass through the output of forward ``fid``
+      (-1: not through a traced output); ``clean`` says every parameter's gradient
+      was empty (None or zero) before this backward added to it.
+    - ``["Z"]`` ``optimizer.zero_grad()``.
+    - ``["S", status]`` ``optimizer.step()``; ``status`` describes the gradients it
+      used: ``"fresh"`` (exactly those of the latest backward), ``"none"`` (all None),
+      ``"zero"`` (all zero), ``"stale"`` (no backward since the previous step) or
+      ``"accumulated"`` (anything else, e.g. the sum of several backwards).
+    - ``["P"]`` the parameters changed without ``optimizer.step()`` (another
+      optimizer or a hand-written update).
+    """
+
+    def __init__(self, train, valid):
+        self.events: list[list] = []
+        self.truncated = False
+        self.counts: dict[str, int] = {}
+        train_x, self.train_y = rows(train)
+        valid_x, self.valid_y = rows(valid)
+        self.train_index = {value: i for i, value in enumerate(train_x)}
+        self.valid_index = {value: i for i, value in enumerate(valid_x)}
+        if len(self.train_index) != len(train_x) or set(self.train_index) & set(self.valid_index):
+            raise RuntimeError("fixture bug: x values must identify the rows")
+        self.current_batch: tuple[int, ...] | None = None
+        self.updates = 0
+        self.forwards = 0
+        self.params: list[torch.Tensor] = []
+        self.snapshot: list[torch.Tensor] = []
+        self.fresh: dict[int, torch.Tensor] = {}
+        self.backwards_since_step = 0
+        self.open_backward: list | None = None
+
+    def log(self, event: list) -> None:
+        self.counts[event[0]] = self.counts.get(event[0], 0) + 1
+        if len(self.events) < MAX_EVENTS:
+            self.events.append(event)
+        else:
+            self.truncated = True
+
+    # -- the model -------------------------------------------------------------------
+    def watch(self, model: nn.Module) -> None:
+        self.params = list(model.parameters())
+        self.snapshot = [p.detach().clone() for p in self.params]
+        for i, p in enumerate(self.params):
+            p.register_hook(lambda grad, i=i: self._incoming(i, grad))
+            p.register_post_accumulate_grad_hook(lambda p, i=i: self._accumulated(i, p))
+
+    def _incoming(self, i: int, grad: torch.Tensor) -> None:
+        if self.open_backward is None:  # a backward that did not pass through a traced output
+            self._backward(-1)
+        self.fresh[i] = grad.detach().clone()
+
+    def _accumulated(self, i: int, p: torch.Tensor) -> None:
+        fresh = self.fresh.get(i)
+        if self.open_backward is not None and (fresh is None or not same(p.grad, fresh)):
+            self.open_backward[2] = False
+
+    def _backward(self, fid: int) -> None:
+        event = ["B", fid, True]
+        self.log(event)
+        self.open_backward = event
+        self.backwards_since_step += 1
+
+    def check_parameters(self) -> None:
+        """Log a ``P`` event if the parameters changed since the last look."""
+        if any(not same(p.detach(), s) for p, s in zip(self.params, self.snapshot)):
+            self.updates += 1
+            self.log(["P"])
+            self.snapshot = [p.detach().clone() for p in self.params]
+
+    def forward(self, X, output) -> None:
+        self.check_parameters()
+        self.open_backward = None
+        fid = self.forwards
+        self.forwards += 1
+        kind, n, mse = self._identify(X, output)
+        self.log(["F", fid, kind, n, self.updates, mse])
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(lambda grad, fid=fid: self._backward(fid))
+
+    def _identify(self, X, output) -> tuple[str, int, float | None]:
+        if not isinstance(X, torch.Tensor) or X.dim() == 0:
+            return "o", 0, None
+        n = X.shape[0]
+        try:
+            values = X.detach().reshape(-1).tolist()
+        except RuntimeError:
+            return "o", n, None
+        if len(values) != n:
+            return "o", n, None
+        train = [self.train_index.get(v) for v in values]
+        valid = [self.valid_index.get(v) for v in values]
+        if all(i is not None for i in train):
+            if tuple(sorted(train)) == self.current_batch:
+                kind = "t"
+            elif len(set(train)) == len(self.train_index) == n:
+                kind = "A"
+            else:
+                kind = "T"
+            target = self.train_y[train]
+        elif all(i is not None for i in valid):
+            kind = "v" if len(set(valid)) == len(self.valid_index) == n else "p"
+            target = self.valid_y[valid]
+        else:
+            return "o", n, None
+        try:
+            with torch.no_grad():
+                mse = functional.mse_loss(output.detach().reshape(-1, 1).to(target.dtype), target).item()
+        except (RuntimeError, AttributeError, TypeError, ValueError):
+            mse = None
+        return kind, n, mse
+
+    # -- the loaders -----------------------------------------------------------------
+    def loader_pass(self, role: str) -> None:
+        self.log(["T" if role == "train" else "V"])
+
+    def loader_batch(self, role: str, batch) -> None:
+        X = batch[0]
+        n = int(X.shape[0])
+        if role == "train":
+            self.current_batch = tuple(sorted(self.train_index.get(v, -1) for v in X.reshape(-1).tolist()))
+        self.log(["t" if role == "train" else "v", n])
+
+    # -- the optimizer ---------------------------------------------------------------
+    def zero_grad(self) -> None:
+        self.log(["Z"])
+
+    def before_step(self) -> str:
+        self.check_parameters()
+        grads = [p.grad for p in self.params]
+        if all(g is None for g in grads):
+            status = "none"
+        elif all(g is None or not bool(g.any()) for g in grads):
+            status = "zero"
+        elif self.backwards_since_step == 0:
+            status = "stale"
+        elif all(
+            g is not None and i in self.fresh and torch.allclose(g, self.fresh[i], rtol=1e-6, atol=1e-12)
+            for i, g in enumerate(grads)
+        ):
+            status = "fresh"
+        else:
+            status = "accumulated"
+        return status
+
+    def after_step(self, status: str) -> None:
+        self.updates += 1
+        self.log(["S", status])
+        self.snapshot = [p.detach().clone() for p in self.params]
+        self.backwards_since_step = 0
+        self.open_backward = None
+
+
+class TracedNet(nn.Sequential):
+    """The lecture's network, reporting every forward pass to its trace."""
+
+    trace: Trace | None = None
+
+    def forward(self, X):
+        output = super().forward(X)
+        if self.trace is not None:
+            self.trace.forward(X, output)
+        return output
+
+
+class TracedSGD(torch.optim.SGD):
+    """``torch.optim.SGD`` that reports ``zero_grad`` and ``step`` (and the gradients a step uses)."""
+
+    trace: Trace | None = None
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if self.trace is not None:
+            self.trace.zero_grad()
+        super().zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure=None):
+        status = self.trace.before_step() if self.trace is not None else ""
+        result = super().step(closure)
+        if self.trace is not None:
+            self.trace.after_step(status)
+        return result
+
+
+class TracedLoader(DataLoader):
+    """A ``DataLoader`` that reports each pass and each batch to its trace."""
+
+    trace: Trace | None = None
+    role = "train"
+
+    def __iter__(self):
+        if self.trace is not None:
+            self.trace.loader_pass(self.role)
+        for batch in super().__iter__():
+            if self.trace is not None:
+                self.trace.loader_batch(self.role, batch)
+            yield batch
+
+
+def traced_run(loop: str):
+    """Everything a training loop is called with, instrumented: (trace, model, criterion, optimizer, train, valid)."""
+    train, valid = make_datasets()
+    trace = Trace(train, valid)
+    model = make_model(TracedNet)
+    model.trace = trace
+    trace.watch(model)
+    optimizer = TracedSGD(model.parameters(), lr=LEARNING_RATE)
+    optimizer.trace = trace
+    generator = torch.Generator().manual_seed(LOADER_SEED)
+    train_loader, valid_loader = make_loaders(train, valid, BATCH_SIZES[loop], generator, cls=TracedLoader)
+    train_loader.trace = valid_loader.trace = trace
+    train_loader.role, valid_loader.role = "train", "valid"
+    return trace, model, nn.MSELoss(), optimizer, train_loader, valid_loader

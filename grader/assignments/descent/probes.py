@@ -1,0 +1,175 @@
+"""Descent probes: run inside the sandbox child, next to student code.
+
+Each probe builds the seeded fixtures, calls one student function and reports plain
+data: returned losses and their types, the instrumented event log, the final
+parameters, the batches a loader gives. It never decides whether they are right.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from grader.assignments.descent import fixtures
+
+
+def _type(obj) -> str:
+    return type(obj).__name__
+
+
+def _number(value) -> float | None:
+    """A returned loss as a float (whatever its type), or None if it is not one number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            return float(value.detach().reshape(-1)[0]) if value.numel() == 1 else None
+        import numpy
+
+        if isinstance(value, (numpy.generic, numpy.ndarray)) and numpy.size(value) == 1:
+            return float(numpy.asarray(value).reshape(-1)[0])
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return None
+
+
+def _finite(value: float | None) -> float | str | None:
+    """JSON has no NaN or infinity: send those as strings."""
+    if value is None or math.isfinite(value):
+        return value
+    return repr(value)
+
+
+def _losses(obj) -> dict:
+    """What a returned list of losses holds: type, length, element types, values."""
+    report = {"type": _type(obj), "length": None, "types": [], "values": None}
+    try:
+        items = list(obj)
+    except TypeError:
+        return report
+    report["length"] = len(items)
+    report["types"] = sorted({_type(item) for item in items})
+    report["values"] = [_finite(_number(item)) for item in items[: fixtures.MAX_VALUES]]
+    return report
+
+
+def _returned(result) -> dict:
+    report = {"type": _type(result), "length": None, "train": None, "valid": None}
+    if isinstance(result, (tuple, list)):
+        report["length"] = len(result)
+        if len(result) == 2:
+            report["train"], report["valid"] = _losses(result[0]), _losses(result[1])
+    return report
+
+
+def _private_rng(probe):
+    """Run ``probe`` with PyTorch's global generator forked and seeded.
+
+    The reference runs in the grading process: its global random state must not change
+    (a DataLoader without a generator draws its base seed from it). Seeding it also
+    makes student code that uses the global generator behave the same in every run.
+    """
+
+    @functools.wraps(probe)
+    def run(*args, **kwargs):
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(fixtures.GLOBAL_SEED)
+            return probe(*args, **kwargs)
+
+    return run
+
+
+@_private_rng
+def train_loop(resolve, loop: str, epochs: int) -> dict:
+    """Run the student's ``loop`` on the instrumented fixtures for ``epochs`` epochs."""
+    function = resolve("descent", loop)
+    trace, model, criterion, optimizer, train_loader, valid_loader = fixtures.traced_run(loop)
+    result = function(model, criterion, optimizer, train_loader, valid_loader, epochs)
+    trace.check_parameters()  # a last update made without optimizer.step()
+    batch_size = fixtures.BATCH_SIZES[loop]
+    return {
+        "setup": {
+            "loop": loop,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "n_train": fixtures.N_TRAIN,
+            "n_valid": fixtures.N_VALID,
+            "updates_per_epoch": math.ceil(fixtures.N_TRAIN / batch_size),
+        },
+        "returned": _returned(result),
+        "events": trace.events,
+        "truncated": trace.truncated,
+        "counts": trace.counts,
+        "final_params": fixtures.parameters_list(model),
+    }
+
+
+def _describe_pass(loader, index: dict[float, int], targets, limit: int = 200) -> dict:
+    """The batches of one pass over ``loader``: sizes, row indices, shapes, pairing."""
+    import torch
+
+    batches = []
+    count = 0
+    for batch in loader:
+        count += 1
+        if len(batches) >= limit:
+            continue
+        entry = {"type": _type(batch), "n": None, "rows": None, "x_shape": None, "y_shape": None, "paired": False}
+        if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch):
+            X, y = batch
+            entry["x_shape"], entry["y_shape"] = list(X.shape), list(y.shape)
+            entry["n"] = int(X.shape[0]) if X.dim() else None
+            values = X.reshape(-1).tolist()
+            entry["rows"] = [index.get(v, -1) for v in values]
+            if all(i >= 0 for i in entry["rows"]) and y.numel() == len(values):
+                entry["paired"] = bool(torch.equal(y.reshape(-1, 1), targets[entry["rows"]]))
+        batches.append(entry)
+    return {"batches": batches, "count": count}
+
+
+@_private_rng
+def make_loaders(resolve, batch_sizes: list[int], seed: int, other_seed: int) -> dict:
+    """Call the student's ``make_loaders`` on several batch sizes and seeds; two passes over each loader.
+
+    Each case is run on its own, and an exception in one is reported as data, so one
+    broken case does not hide what the others show.
+    """
+    import torch
+
+    function = resolve("descent", "make_loaders")
+    train, valid = fixtures.make_datasets()
+    train_x, train_y = fixtures.rows(train)
+    valid_x, valid_y = fixtures.rows(valid)
+    train_index = {v: i for i, v in enumerate(train_x)}
+    valid_index = {v: i for i, v in enumerate(valid_x)}
+
+    def case(batch_size, seed=None, passes=2):
+        entry = {"batch_size": batch_size, "seed": seed, "error": None}
+        try:
+            if seed is None:
+                loaders = function(train, valid, batch_size)
+            else:
+                loaders = function(train, valid, batch_size, generator=torch.Generator().manual_seed(seed))
+            entry["returned"] = _type(loaders)
+            train_loader, valid_loader = loaders
+            entry["train"] = [_describe_pass(train_loader, train_index, train_y) for _ in range(passes)]
+            entry["valid"] = [_describe_pass(valid_loader, valid_index, valid_y) for _ in range(passes)]
+        except Exception as error:  # reported as data; the parent decides what it costs
+            message = str(error).strip().splitlines()
+            entry["error"] = f"{type(error).__name__}: {message[0] if message else ''}"[:300]
+        return entry
+
+    return {
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "cases": [case(b, seed) for b in batch_sizes],
+        "same_seed": case(batch_sizes[0], seed, passes=1),
+        "other_seed": case(batch_sizes[0], other_seed, passes=1),
+        "no_generator": case(batch_sizes[0], None, passes=1),
+    }
