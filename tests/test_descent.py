@@ -320,9 +320,9 @@ def test_a_very_long_loop_is_capped_and_fails(reference):
     def eight_times(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
         return ref_module.train_sgd(model, criterion, optimizer, train_loader, valid_loader, 8 * num_epochs)
 
-    value = probes.train_loop(lambda m, n: eight_times, "train_sgd", C.EPOCHS)
+    value = json.loads(json.dumps(probes.train_loop(lambda m, n: eight_times, "train_sgd", C.EPOCHS)))
     assert value["truncated"] and len(value["events"]) == fixtures.MAX_EVENTS
-    results = _judge_inline("train_sgd", eight_times, reference)
+    results = {name: judge(value, reference[C.loop_probe("train_sgd").key]) for name, _, judge in C.LOOP_CHECKS}
     assert not results["updates per epoch"].passed
     assert not any(v.passed for k, v in results.items() if k in (RETURNS, TRAIN, VALID, PARAMS))
 
@@ -575,3 +575,21 @@ def test_a_mistake_graded_end_to_end(name, folder_grading_works, reference):
 def test_a_variant_graded_end_to_end(name, folder_grading_works):
     report = _grade(EXAMPLES / "variants" / name)
     assert report.score == report.max_score == 34, {n: r.output for n, r in _failed(report).items()}
+
+
+def test_assign_generates_the_stub_and_both_notebooks():
+    from grader.authoring.stubs import generated_files
+
+    files = generated_files(DESCENT)
+    names = {str(path.relative_to(ROOT)) for path in files}
+    assert {
+        "assignments/descent/descent.py",
+        "assignments/descent/descent.ipynb",
+        "reference/descent/descent.ipynb",
+    } <= names
+    stub = files[ROOT / "assignments" / "descent" / "descent.py"]
+    for function in FUNCTIONS:
+        assert f'raise NotImplementedError("{function} is not implemented yet")' in stub
+    assert "# BEGIN SOLUTION" not in stub and "loss.backward()" in stub  # the docstrings keep their instructions
+    notebook = nbformat.reads(files[ROOT / "assignments" / "descent" / "descent.ipynb"], as_version=4)
+    assert any(stub.strip() == cell.source for cell in notebook.cells)
