@@ -1,0 +1,301 @@
+"""The sandbox's isolation, tested by running hostile code inside it the way the runner
+does (isolation.wrap, environment, apply_limits, a new session) and looking at what
+happened outside.
+
+Each test runs in a fresh grading process, so a forced weaker mechanism
+(GRADER_ISOLATION) is probed from scratch like it would be in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "reference" / "autodiff" / "nn.py"
+
+# Runs in a grading process of its own: confine the code read from stdin exactly as
+# Child does, run it, and print what came back as one JSON line.
+DRIVER = textwrap.dedent(
+    """
+    import json, shutil, subprocess, sys, tempfile
+    from pathlib import Path
+    from grader.sandbox import isolation
+    from grader.sandbox.runner import Limits
+
+    scratch = Path(tempfile.mkdtemp(prefix="grader-"))
+    work = scratch / "work"
+    work.mkdir()
+    command, notes = isolation.wrap([sys.executable, "-I", "-c", sys.stdin.read()], scratch=scratch)
+    limits = Limits(**json.loads(sys.argv[1]))
+    try:
+        done = subprocess.run(command, cwd=work, env=isolation.environment(work), capture_output=True, text=True,
+                              preexec_fn=lambda: isolation.apply_limits(limits), start_new_session=True, timeout=60)
+        print(json.dumps({"status": done.returncode, "stdout": done.stdout, "stderr": done.stderr, "notes": notes,
+                          "layers": vars(isolation.probe().layers)}))
+    finally:
+        shutil.rmtree(scratch)
+    """
+)
+
+# Prepended to every snippet: try(name, fn) records fn's value, or the exception that stopped it.
+PRELUDE = textwrap.dedent(
+    """
+    import json, os, sys
+    results = {}
+    def attempt(name, fn):
+        try:
+            results[name] = ["ok", repr(fn())[:300]]
+        except BaseException as error:
+            results[name] = ["blocked", type(error).__name__ + ": " + str(error)[:200]]
+    """
+)
+
+
+def confined(code: str, isolation: str | None = None, env: dict | None = None, **limits) -> dict:
+    """Run ``code`` in the sandbox; its ``results`` dict (see PRELUDE) comes back under "results"."""
+    environment = {**os.environ, **(env or {})}
+    if isolation:
+        environment["GRADER_ISOLATION"] = isolation
+    source = PRELUDE + textwrap.dedent(code) + "\nprint('RESULTS=' + json.dumps(results))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(limits)], input=source, capture_output=True, text=True, cwd=ROOT,
+        env=environment, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [line for line in outcome["stdout"].splitlines() if line.startswith("RESULTS=")]
+    outcome["results"] = json.loads(lines[-1][len("RESULTS="):]) if lines else {}
+    return outcome
+
+
+def blocked(outcome: dict, *names: str) -> None:
+    for name in names:
+        assert outcome["results"][name][0] == "blocked", f"{name} was not blocked: {outcome['results'][name]}"
+
+
+@pytest.fixture(scope="module")
+def layers():
+    """The mechanisms in force on this machine."""
+    return confined("")["layers"]
+
+
+def test_notes_name_the_mechanisms_in_force(layers):
+    notes = confined("")["notes"]
+    assert notes[0].startswith("sandbox: ")
+    if layers["namespaces"] == "bwrap":
+        assert "bubblewrap" in notes[0] and "no network" in notes[0]
+    if layers["landlock"]:
+        assert f"Landlock ABI {layers['landlock']}" in notes[0]
+    complete = layers["namespaces"] == "bwrap" and layers["landlock"] and (layers["drop"] or os.getuid() != 0)
+    assert complete == (len(notes) == 1), notes  # anything less than complete is said, never silent
+
+
+@pytest.mark.parametrize("forced", ["unshare", "none"])
+def test_forced_fallback_is_reported_and_still_guards_the_reference(forced, layers):
+    outcome = confined(
+        f"""
+        attempt("read", lambda: open({str(REFERENCE)!r}).read())
+        attempt("import", lambda: __import__("reference.autodiff.nn"))
+        """,
+        isolation=forced,
+    )
+    weaker = [note for note in outcome["notes"] if note.startswith("sandbox WEAKER")]
+    assert weaker and f"GRADER_ISOLATION={forced}" in weaker[0]
+    if outcome["layers"]["landlock"]:
+        blocked(outcome, "read", "import")
+    else:
+        assert "can read the reference solutions" in weaker[0]  # the gap is named
+
+
+def test_reference_solutions_are_unreadable():
+    outcome = confined(
+        f"""
+        reference = {str(REFERENCE)!r}
+        attempt("absolute", lambda: open(reference).read())
+        attempt("relative", lambda: open(os.path.relpath(reference)).read())
+        attempt("import", lambda: __import__("reference.autodiff.nn"))
+        attempt("listing", lambda: os.listdir(os.path.dirname(reference)))
+        attempt("checks", lambda: open({str(ROOT / "grader/assignments/autodiff/checks.py")!r}).read() or 1 / 0)
+        for pid in [p for p in os.listdir("/proc") if p.isdigit()] + [str(os.getppid())]:
+            attempt("proc cwd " + pid, lambda: open(f"/proc/{{pid}}/cwd/reference/autodiff/nn.py").read())
+            attempt("proc root " + pid, lambda: open(f"/proc/{{pid}}/root" + reference).read())
+        attempt("child module", lambda: __import__("grader.sandbox.child"))  # what the child needs is there
+        """
+    )
+    results = outcome["results"]
+    blocked(outcome, "absolute", "relative", "import", "listing", "checks")
+    blocked(outcome, *[name for name in results if name.startswith("proc ")])
+    assert results["child module"][0] == "ok"
+
+
+def test_grader_secrets_do_not_reach_the_child():
+    secret = "grader-secret-7c1e"
+    outcome = confined(
+        """
+        results["environ"] = dict(os.environ)
+        for pid in [p for p in os.listdir("/proc") if p.isdigit()] + [str(os.getppid())]:
+            attempt("environ " + pid, lambda: open(f"/proc/{pid}/environ", "rb").read().decode(errors="replace"))
+        """,
+        env={"GRADER_TEST_SECRET": secret},
+    )
+    assert secret not in json.dumps(outcome["results"])
+    assert outcome["results"]["environ"]["GRADER_SANDBOX"] == "1"
+
+
+def test_no_network():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        outcome = confined(
+            f"""
+            import socket
+            attempt("localhost", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=2))
+            attempt("outside", lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))
+            attempt("dns", lambda: socket.getaddrinfo("example.com", 80))
+            """
+        )
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody knocked
+    blocked(outcome, "localhost", "outside", "dns")
+
+
+def test_writes_stay_in_the_scratch_folder(tmp_path):
+    """Writes aim at real places; the one deletion aims at a decoy, so a broken sandbox
+    costs nothing but this test."""
+    targets = {"repo": ROOT / "pwned-sandbox", "tmp": tmp_path / "pwned", "home": Path.home() / "pwned-sandbox",
+               "pycache": ROOT / "grader" / "__pycache__" / "pwned.pyc"}
+    decoy = ROOT / f".sandbox-decoy-{os.getpid()}"
+    decoy.write_text("keep me")
+    try:
+        outcome = confined(
+            f"""
+            for name, path in {json.dumps({k: str(v) for k, v in targets.items()})}.items():
+                attempt(name, lambda: open(path, "w").write("pwned"))
+            attempt("delete", lambda: os.remove({str(decoy)!r}))
+            attempt("scratch", lambda: open("mine.txt", "w").write("fine"))
+            attempt("own home", lambda: open(os.path.expanduser("~/mine.txt"), "w").write("fine"))
+            """
+        )
+        assert decoy.read_text() == "keep me"
+    finally:
+        decoy.unlink(missing_ok=True)
+        for path in targets.values():
+            leaked = path.exists()
+            path.unlink(missing_ok=True)
+            assert not leaked, f"the sandbox wrote {path}"
+    blocked(outcome, "repo", "tmp", "home", "pycache", "delete")
+    assert outcome["results"]["scratch"] == ["ok", "4"] and outcome["results"]["own home"] == ["ok", "4"]
+
+
+def test_cannot_signal_or_trace_the_grader():
+    """Signal 0 asks "could I?" without harming anyone, should the sandbox be broken;
+    only a bystander of the test's own gets real SIGKILL and PTRACE_ATTACH."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        outcome = confined(
+            f"""
+            import ctypes, signal
+            libc = ctypes.CDLL(None, use_errno=True)
+            def ptrace(pid):
+                if libc.ptrace(16, pid, 0, 0) != 0:  # PTRACE_ATTACH
+                    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+            for pid in (os.getppid(), {os.getpid()}, 1):
+                attempt(f"signal {{pid}}", lambda: os.kill(pid, 0))
+            attempt("signal all", lambda: os.kill(-1, 0))
+            attempt("kill bystander", lambda: os.kill({bystander.pid}, signal.SIGKILL))
+            attempt("trace bystander", lambda: ptrace({bystander.pid}))
+            """
+        )
+        time.sleep(0.2)
+        assert bystander.poll() is None, "the sandbox killed a process outside it"
+        assert "T" not in (Path(f"/proc/{bystander.pid}/stat").read_text().rsplit(")", 1)[1].split()[0])  # not stopped
+    finally:
+        bystander.kill()
+        bystander.wait()
+    blocked(outcome, *outcome["results"])
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the uid is dropped only when the grader runs as root")
+def test_root_grader_runs_the_child_as_another_uid(layers):
+    outcome = confined(
+        """
+        results["ids"] = [os.getuid(), os.geteuid(), os.getgid(), os.getgroups()]
+        results["caps"] = [line.split()[1] for line in open("/proc/self/status") if line.startswith("CapEff")]
+        attempt("setuid", lambda: os.setuid(0))
+        """
+    )
+    uid, euid, gid, groups = outcome["results"]["ids"]
+    assert outcome["results"]["caps"] == ["0000000000000000"]
+    blocked(outcome, "setuid")
+    if layers["drop"]:
+        assert uid == euid == gid != 0 and groups == []
+        assert f"uid {uid} instead of root" in outcome["notes"][0]
+    else:
+        assert "runs as uid 0" in outcome["notes"][-1]
+
+
+def test_limits_bound_processes_memory_and_files():
+    outcome = confined(
+        """
+        import time
+        count = 0
+        def fork_all():
+            global count
+            while True:
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                count += 1
+        attempt("fork", fork_all)
+        results["forked"] = count
+        attempt("memory", lambda: bytearray(3 << 30))
+        attempt("file", lambda: open("big", "wb").write(b"x" * (32 << 20)))
+        """,
+        processes=20,
+    )
+    blocked(outcome, "fork", "memory", "file")
+    assert 0 < outcome["results"]["forked"] < 20
+
+
+def test_nothing_the_child_started_outlives_it(layers):
+    """A process namespace ends with its first process (elsewhere the runner's reaper,
+    tested through the hostile catalogue, does this work)."""
+    if not layers["namespaces"]:
+        pytest.skip("no process namespace here")
+    marker = f"pwned-daemon-{os.getpid()}"
+    confined(
+        f"""
+        import time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                null = os.open("/dev/null", os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.execve("/bin/sh", ["sh", "-c", "sleep 30 # {marker}"], {{}})  # no sandbox marker in its environment
+            os._exit(0)
+        time.sleep(0.5)
+        """
+    )
+    time.sleep(0.5)
+    survivors = [p for p in Path("/proc").iterdir() if p.name.isdigit() and marker.encode() in _read(p / "cmdline")]
+    assert survivors == []
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
