@@ -33,6 +33,7 @@ class Limits:
     file_bytes: int = 16 << 20  # largest file the child may write
     output_bytes: int = 64 << 10  # printed output kept for feedback; the rest is read and dropped
     open_files: int = 256
+    processes: int = 64  # processes and threads; a fork bomb stops here
     startup_seconds: float = 60.0  # time to start Python and import the probes (torch included)
 
 
@@ -176,7 +177,7 @@ class Child:
 
     def _crashed(self, output: str = "") -> Outcome:
         try:
-            code = self.process.wait(timeout=5)
+            code = isolation.decode_status(self.process.wait(timeout=5))
         except subprocess.TimeoutExpired:
             code = None
         if code is not None and code < 0:
