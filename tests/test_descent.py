@@ -561,19 +561,32 @@ def test_reference_notebook_gets_full_marks_and_the_stub_notebook_zero(tmp_path)
             assert all("is not implemented yet" in r.output for r in loops), loops[0].output
 
 
+def _submission(kind: str, name: str, form: str, tmp_path: Path, request) -> Path:
+    """The example as a folder (as handed in) or as the assignment's notebook around its source."""
+    if form == "folder":
+        request.getfixturevalue("folder_grading_works")
+        return EXAMPLES / kind / name
+    path = tmp_path / "descent.ipynb"
+    nbformat.write(build_notebook((EXAMPLES / kind / name / "descent.py").read_text()), str(path))
+    return path
+
+
+@pytest.mark.parametrize("form", ["notebook", "folder"])
 @pytest.mark.parametrize("name", ["no_zero_grad", "valid_every_batch", "own_optimizer", "loaders_drop_last"])
-def test_a_mistake_graded_end_to_end(name, folder_grading_works, reference):
-    report = _grade(EXAMPLES / "mistakes" / name)
+def test_a_mistake_graded_end_to_end(name, form, tmp_path, request):
+    report = _grade(_submission("mistakes", name, form, tmp_path, request))
     expected = {f"{function}: {check}" for check, functions in EXPECTED_FAILURES[name].items() for function in functions}
     failed = _failed(report)
     assert set(failed) == expected
     key = meta("mistakes", name)["mistake"]
     assert all(r.mistake == key and f"Hint: {r.hint}" in r.output for r in failed.values())
+    assert report.score == report.max_score - sum(r.max_score for r in failed.values())
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_a_variant_graded_end_to_end(name, folder_grading_works):
-    report = _grade(EXAMPLES / "variants" / name)
+@pytest.mark.parametrize("form", ["notebook", "folder"])
+@pytest.mark.parametrize("name", ["whole_dataset", "zero_grad_at_end"])
+def test_a_variant_graded_end_to_end(name, form, tmp_path, request):
+    report = _grade(_submission("variants", name, form, tmp_path, request))
     assert report.score == report.max_score == 34, {n: r.output for n, r in _failed(report).items()}
 
 
