@@ -8,7 +8,7 @@ from pathlib import Path
 from grader import assignments
 from grader.cli import UsageError
 from grader.grade import grade
-from grader.outputs import gradescope, summary
+from grader.outputs import gradescope, html, junit, markdown, summary
 
 HELP = "grade one submission (a folder, .py, .ipynb or .zip) and write Gradescope's results.json"
 
@@ -17,6 +17,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", help=f"one of: {', '.join(assignments.names())}")
     parser.add_argument("submission", type=Path, help="a folder holding the assignment's files, a notebook, or a .zip")
     parser.add_argument("--results", type=Path, default=Path("results.json"), help="where to write results.json")
+    parser.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML (CI test reports)")
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help='also write a Markdown table of checks and points (e.g. "$GITHUB_STEP_SUMMARY")')
+    parser.add_argument("--html", type=Path, metavar="PATH", help="also write one self-contained HTML page, plots included")
     parser.add_argument("--quiet", action="store_true", help="print only the score line")
 
 
@@ -30,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     plots = args.results.parent / f"{args.results.stem}-plots"
     report = grade(assignment, args.submission, artifacts_dir=plots)
     gradescope.write(report, args.results)
+    for path, output in ((args.junit, junit), (args.markdown, markdown), (args.html, html)):
+        if path is not None:
+            output.write(report, path)
     if args.quiet:
         print(f"{report.assignment}: {report.score:g} / {report.max_score:g}")
     else:
