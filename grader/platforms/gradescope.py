@@ -1,0 +1,99 @@
+"""A Gradescope autograder zip for one assignment.
+
+Gradescope unpacks the zip into /autograder/source, runs ``setup.sh`` once to build its
+image, then runs ``run_autograder`` (copied to /autograder) for every submission, with
+the student's files in /autograder/submission; the grade goes to
+/autograder/results/results.json. The zip carries this grader's own source and the
+reference solutions, so the image never fetches grading code from anywhere else.
+
+Student code runs inside the grader's sandbox; when the grader runs as root, as it does
+on Gradescope, the sandbox's isolation drops student code to an unprivileged user.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from string import Template
+
+from grader.plugin import Assignment, repo_path
+from grader.platforms.install import pip_commands
+
+BUNDLE = "nn-grader"  # the folder in the zip holding the grader's source
+VENV = "/opt/nn-grader/venv"  # outside /autograder: nothing a submission brings can land in it
+EXECUTABLE = 0o100755 << 16  # zip external attributes of a regular executable file
+
+SETUP = Template("""\
+#!/usr/bin/env bash
+# Gradescope runs this once, as root, to build the autograder image.
+set -euo pipefail
+SOURCE="$$(cd "$$(dirname "$${BASH_SOURCE[0]}")" && pwd)"   # /autograder/source
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends ca-certificates python3 python3-venv python3-pip
+PYTHON=python3
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    # The grader needs Python 3.11 or later; older Ubuntu images ship it as a separate package.
+    apt-get install -y --no-install-recommends python3.11 python3.11-venv
+    PYTHON=python3.11
+fi
+"$$PYTHON" -m venv $venv
+$install
+
+# Fail the build now, not at the first submission: the reference must get full points.
+$venv/bin/python -I -m grader grade $assignment "$$SOURCE/$bundle/reference/$assignment" --results /tmp/nn-grader-selftest.json --quiet
+$venv/bin/python -I -c 'import json, sys; r = json.load(open("/tmp/nn-grader-selftest.json")); sys.exit(r["score"] != r["max_score"])'
+""")
+
+RUN = Template("""\
+#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade /autograder/submission into results.json.
+# AUTOGRADER_ROOT and AUTOGRADER_PYTHON exist so the grader's tests can run this script locally.
+set -uo pipefail
+ROOT="$${AUTOGRADER_ROOT:-/autograder}"
+PYTHON="$${AUTOGRADER_PYTHON:-$venv/bin/python}"
+mkdir -p "$$ROOT/results"
+cd "$$ROOT"
+# -I: neither the working folder nor PYTHON* variables can put other code in front of the grader.
+"$$PYTHON" -I -m grader grade $assignment "$$ROOT/submission" --results "$$ROOT/results/results.json"
+""")
+
+
+def setup_script(assignment: Assignment) -> str:
+    install = "\n".join(pip_commands(f"$SOURCE/{BUNDLE}", f"{VENV}/bin/python -I"))
+    return SETUP.substitute(venv=VENV, install=install, assignment=assignment.name, bundle=BUNDLE)
+
+
+def run_script(assignment: Assignment) -> str:
+    return RUN.substitute(venv=VENV, assignment=assignment.name)
+
+
+def bundled_files() -> dict[str, Path]:
+    """Zip path -> file: the grader package, the reference solutions and the build files."""
+    root = repo_path()
+    files = {f"{BUNDLE}/{name}": root / name for name in ("pyproject.toml", "README.md") if (root / name).is_file()}
+    for package in ("grader", "reference"):
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files[f"{BUNDLE}/{path.relative_to(root).as_posix()}"] = path
+    return files
+
+
+def build(assignment: Assignment, out: Path) -> Path:
+    """Write the autograder zip to ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in (("setup.sh", setup_script(assignment)), ("run_autograder", run_script(assignment))):
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = EXECUTABLE
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, text)
+        files = bundled_files()
+        if f"{BUNDLE}/README.md" not in files:
+            # pyproject.toml names a README; setuptools will not build the bundle without one.
+            archive.writestr(f"{BUNDLE}/README.md", "nn-grader, bundled for a Gradescope autograder.\n")
+        for name, path in files.items():
+            archive.write(path, name)
+    return out
