@@ -96,7 +96,7 @@ class Assignment:
 
     @property
     def package(self) -> str:
-        """The package name student files are imported under in the sandbox."""
+        """The folder the assignment's files live in, in a student's repository."""
         return self.name
 
     @property

@@ -16,6 +16,9 @@ from grader.submission.notebook import NotebookError, notebook_to_module
 
 MAX_FILE_BYTES = 5 << 20  # a hand-written source file is far smaller; bigger is a mistake or an attack
 MAX_ZIP_BYTES = 200 << 20
+# Student files are imported as modules of this package in the sandbox. It is not the
+# assignment's name: descent/descent.py would make the package shadow its own module.
+SANDBOX_PACKAGE = "submission"
 SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints", "__MACOSX"}
 
 
@@ -43,10 +46,10 @@ def load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
         raise FileNotFoundError(f"no such submission: {path}")
     if path.is_file() and path.suffix == ".zip":
         path = _unzip(path, scratch / "unzipped")
-    package_dir = scratch / "src" / assignment.package
+    package_dir = scratch / "src" / SANDBOX_PACKAGE
     package_dir.mkdir(parents=True)
     (package_dir / "__init__.py").write_text("")
-    submission = Submission(source=path, root=scratch / "src", package=assignment.package, modules={})
+    submission = Submission(source=path, root=scratch / "src", package=SANDBOX_PACKAGE, modules={})
 
     if path.is_file():
         if path.suffix == ".ipynb":
@@ -75,7 +78,7 @@ def _load_files(assignment, found: dict[str, Path], base: Path, package_dir: Pat
         except SubmissionError as error:
             submission.missing[logical] = str(error)
             continue
-        submission.modules[logical] = f"{assignment.package}.{Path(filename).stem}"
+        submission.modules[logical] = f"{SANDBOX_PACKAGE}.{Path(filename).stem}"
         submission.files[logical] = filename
         if source.parent != base:
             submission.notes.append(f"{filename} found at {source.relative_to(base)}")
@@ -94,7 +97,7 @@ def _load_notebook(assignment, notebook: Path, package_dir: Path, submission: Su
     except NotebookError as error:
         raise SubmissionError(f"{notebook.name} is not a readable Jupyter notebook: {error}") from None
     (package_dir / "_notebook.py").write_text(source, encoding="utf-8")
-    submission.modules = {logical: f"{assignment.package}._notebook" for logical in assignment.modules}
+    submission.modules = {logical: f"{SANDBOX_PACKAGE}._notebook" for logical in assignment.modules}
     submission.files = {logical: notebook.name for logical in assignment.modules}
     submission.notes.extend(notes)
     return submission
