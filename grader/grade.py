@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grader.plugin import Assignment, Outcome, Probe
@@ -45,8 +47,11 @@ def grade(
             problem=str(error),
         )
     child.attach(submission)
-    outcomes, notes = run_probes(assignment, submission, probes, child, limits)
-    reference = reference_outcomes(assignment, probes)
+    # The reference runs here while the child runs the student's code: the two overlap.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        expected = background.submit(reference_outcomes, assignment, probes)
+        outcomes, notes = run_probes(assignment, submission, probes, child, limits)
+        reference = expected.result()
     results = [score_check(check, outcomes[check.probe.key], reference[check.probe.key]) for check in checks]
     report = GradeReport(
         assignment=assignment.name,
@@ -63,6 +68,7 @@ def grade(
 
 
 _reference_cache: dict[tuple[str, str], Outcome] = {}  # (assignment, probe key) -> outcome; batch runs reuse it
+_reference_lock = threading.Lock()  # one reference run at a time, whichever thread asks
 
 
 def reference_outcomes(assignment: Assignment, probes: list[Probe]) -> dict[str, Outcome]:
@@ -76,8 +82,9 @@ def reference_outcomes(assignment: Assignment, probes: list[Probe]) -> dict[str,
         stem = Path(assignment.modules[logical]).stem
         return getattr(importlib.import_module(f"reference.{assignment.name}.{stem}"), name)
 
-    for probe in probes:
-        if (assignment.name, probe.key) not in _reference_cache:
-            value = getattr(probe_module, probe.function)(resolve, **probe.args)
-            _reference_cache[assignment.name, probe.key] = Outcome("ok", value=json.loads(json.dumps(value)))
+    with _reference_lock:
+        for probe in probes:
+            if (assignment.name, probe.key) not in _reference_cache:
+                value = getattr(probe_module, probe.function)(resolve, **probe.args)
+                _reference_cache[assignment.name, probe.key] = Outcome("ok", value=json.loads(json.dumps(value)))
     return {probe.key: _reference_cache[assignment.name, probe.key] for probe in probes}

@@ -80,8 +80,9 @@ def _load_files(assignment, found: dict[str, Path], base: Path, package_dir: Pat
             continue
         submission.modules[logical] = f"{SANDBOX_PACKAGE}.{Path(filename).stem}"
         submission.files[logical] = filename
-        if source.parent != base:
-            submission.notes.append(f"{filename} found at {source.relative_to(base)}")
+    folders = {path.parent for path in found.values()}
+    if len(folders) > 1:  # files from different folders: say which were used, in case one is stale
+        submission.notes += [f"used {path.relative_to(base)}" for path in found.values()]
     if not submission.modules:
         wanted = ", ".join(assignment.modules.values())
         alternative = f" (or {assignment.notebook})" if assignment.notebook else ""
