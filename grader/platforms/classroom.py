@@ -35,7 +35,7 @@ HAND_IN = ("files", "notebook")
 class Options:
     source: GraderSource = GraderSource()
     hand_in: str = "files"  # what students hand in: the .py files, or the notebook instead
-    python_version: str = "3.12"
+    python_version: str = "3.11"  # the version the grader is tested on (and the course environment's)
 
 
 # ---- the workflow ---------------------------------------------------------------------
