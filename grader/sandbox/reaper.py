@@ -12,6 +12,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -55,7 +56,8 @@ def _kill(pids) -> None:
 
 
 def kill_tree(process: subprocess.Popen) -> None:
-    """Kill a sandbox child, its process group and every descendant; reap it."""
+    """Kill a sandbox child, its process group and every descendant; reap them."""
+    killed: set[int] = set()
     for _ in range(5):  # a fork bomb may add processes while we kill; go round until none are left
         tree = descendants(process.pid)
         try:
@@ -63,13 +65,33 @@ def kill_tree(process: subprocess.Popen) -> None:
         except (ProcessLookupError, PermissionError):
             pass
         _kill(tree | {process.pid})
+        killed |= tree
         if not tree:
             break
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+    _reap(killed)
     kill_strays()
+
+
+def _reap(pids: set[int], patience: float = 5.0) -> None:
+    """Reap those of ``pids`` that were re-parented to us (a wrapper's own child, such as
+    bubblewrap's init, once the wrapper is gone): as zombies they no longer carry the
+    environment marker kill_strays looks for."""
+    deadline = time.monotonic() + patience
+    pending = set(pids)
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # not ours (its own parent reaps it), or already reaped
+                done = pid
+            if done:
+                pending.discard(pid)
+        if pending:
+            time.sleep(0.01)
 
 
 def kill_strays() -> None:
