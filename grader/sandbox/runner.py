@@ -145,7 +145,9 @@ class Child:
                 output=output,
             )
         self.blamed_module = loading
-        if self.process.poll() is None:
+        try:  # the pipe closes a moment before a dying child (or its sandbox wrapper) has exited
+            self.process.wait(timeout=0 if time.monotonic() >= deadline else 1)
+        except subprocess.TimeoutExpired:
             limit = f"did not finish within {probe.timeout:g} s (an endless loop, or far too slow?)"
             return Outcome("timeout", error=limit, output=self.output.take())
         return self._crashed(self.output.take())
