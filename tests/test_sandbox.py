@@ -27,7 +27,7 @@ REFERENCE = ROOT / "reference" / "autodiff" / "nn.py"
 # Child does, run it, and print what came back as one JSON line.
 DRIVER = textwrap.dedent(
     """
-    import json, shutil, subprocess, sys, tempfile
+    import json, os, shutil, subprocess, sys, tempfile
     from pathlib import Path
     from grader.sandbox import isolation
     from grader.sandbox.runner import Limits
@@ -35,7 +35,8 @@ DRIVER = textwrap.dedent(
     scratch = Path(tempfile.mkdtemp(prefix="grader-"))
     work = scratch / "work"
     work.mkdir()
-    command, notes = isolation.wrap([sys.executable, "-I", "-c", sys.stdin.read()], scratch=scratch)
+    code = sys.stdin.read().replace("@GRADER_PID@", str(os.getpid()))
+    command, notes = isolation.wrap([sys.executable, "-I", "-c", code], scratch=scratch)
     limits = Limits(**json.loads(sys.argv[1]))
     try:
         done = subprocess.run(command, cwd=work, env=isolation.environment(work), capture_output=True, text=True,
@@ -199,6 +200,21 @@ def test_writes_stay_in_the_scratch_folder(tmp_path):
     assert outcome["results"]["scratch"] == ["ok", "4"] and outcome["results"]["own home"] == ["ok", "4"]
 
 
+def test_scratch_folder_may_be_anywhere(tmp_path):
+    """A batch run puts scratch folders where it likes, /tmp/a/b/c included (where the
+    sandbox's own /tmp would otherwise hide their parents)."""
+    outcome = confined(
+        """
+        attempt("write", lambda: open("mine.txt", "w").write("fine"))
+        attempt("read source", lambda: os.listdir(".."))
+        """,
+        env={"TMPDIR": str(tmp_path)},
+    )
+    assert outcome["status"] == 0, outcome["stderr"]
+    assert outcome["results"]["write"] == ["ok", "4"] and "work" in outcome["results"]["read source"][1]
+    assert list(tmp_path.iterdir()) == []  # and it was cleaned up
+
+
 def test_cannot_signal_or_trace_the_grader():
     """Signal 0 asks "could I?" without harming anyone, should the sandbox be broken;
     only a bystander of the test's own gets real SIGKILL and PTRACE_ATTACH."""
@@ -211,7 +227,7 @@ def test_cannot_signal_or_trace_the_grader():
             def ptrace(pid):
                 if libc.ptrace(16, pid, 0, 0) != 0:  # PTRACE_ATTACH
                     raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-            for pid in (os.getppid(), {os.getpid()}, 1):
+            for pid in {{@GRADER_PID@, {os.getpid()}, os.getppid(), 1}} - {{0, os.getpid()}}:  # grader, test, parent, init
                 attempt(f"signal {{pid}}", lambda: os.kill(pid, 0))
             attempt("signal all", lambda: os.kill(-1, 0))
             attempt("kill bystander", lambda: os.kill({bystander.pid}, signal.SIGKILL))

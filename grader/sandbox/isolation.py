@@ -291,15 +291,12 @@ def _hidden(grader: Path) -> list[Path]:
 
 def _bwrap_args(view: View, work: Path, rootless: bool) -> list[str]:
     args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    args += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    # --as-pid-1: the child itself is the namespace's init, so when it ends everything it
+    # started ends; bwrap's own init would outlive bwrap as an orphan of the grader's.
+    args += ["--as-pid-1", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if rootless:
         args += ["--unshare-user", "--disable-userns"]
-    made: set[Path] = set()
-    for path in [*view.read, view.scratch]:  # bwrap would make missing parents 0700, closed to the child's uid
-        for parent in reversed(path.parents[:-1]):
-            if parent not in made:
-                made.add(parent)
-                args += ["--perms", "0755", "--dir", str(parent)]
+    args += _parents(view.read)
     for path in view.read:
         if os.path.islink(path) and str(path) in SYSTEM_DIRS:  # merged /usr: /bin -> usr/bin
             args += ["--symlink", os.readlink(path), str(path)]
@@ -311,10 +308,22 @@ def _bwrap_args(view: View, work: Path, rootless: bool) -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev"]
     # /tmp is read-only; the child writes only in work/, a tmpfs of capped size, so it can
     # fill neither the grader's disk nor its memory.
-    args += ["--tmpfs", "/tmp", "--bind", str(view.scratch), str(view.scratch), "--remount-ro", "/tmp"]
-    args += ["--perms", "01777", "--size", str(WORK_BYTES), "--tmpfs", str(work)]
+    args += ["--tmpfs", "/tmp", *_parents([view.scratch]), "--bind", str(view.scratch), str(view.scratch)]
+    args += ["--remount-ro", "/tmp", "--perms", "01777", "--size", str(WORK_BYTES), "--tmpfs", str(work)]
     args += ["--perms", "01777", "--dir", str(work / "home")]
     return args + ["--chdir", str(work)]
+
+
+def _parents(paths: list[Path]) -> list[str]:
+    """bwrap arguments making the missing parents of ``paths`` 0755 (bwrap would make them
+    0700, closed to the child's uid)."""
+    args, made = [], set()
+    for path in paths:
+        for parent in reversed(path.parents[:-1]):
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+    return args
 
 
 def _unshare_args(rootless: bool) -> list[str]:
