@@ -1,0 +1,274 @@
+"""The hostile-submission catalogue (tests/hostile/*.toml), graded through the real CLI.
+
+Every attack must end with: the grader finished (exit 0) and wrote a valid results.json
+holding exactly the honest score; nothing forged, late or early; no file changed
+outside the scratch folder (the repository and reference, the results folder, /tmp,
+$HOME, the venv); no secret of the grader's reached the output; nobody connected to the
+test's listener; and no process the submission started is left.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import socket
+import sys
+import textwrap
+import time
+import tomllib
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import read_results
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "reference"
+HOME = Path.home()
+CATALOGUE = sorted((Path(__file__).parent / "hostile").glob("*.toml"))
+SOLUTION = "        return (target - prediction).abs().mean()\n"  # MAELoss.forward's body in the reference
+SECRET = f"grader-secret-{uuid.uuid4().hex}"
+MARKER = b"pwned"  # every file and output an attack would plant carries it
+
+
+@pytest.fixture(scope="module")
+def checks():
+    from grader.assignments import get
+
+    return get("autodiff").checks()
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A TCP port on this machine that no submission may reach."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.setblocking(False)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def decoys():
+    """Files outside the sandbox that attacks try to delete or change."""
+    paths = [ROOT / ".hostile-decoy", HOME / ".hostile-decoy"]
+    for path in paths:
+        path.write_text("keep me")
+    yield paths
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def adopter():
+    """Orphans of anything this test starts become its children, so none goes unseen;
+    only while these tests run."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    yield
+    prctl(36, 0, 0, 0, 0)
+    survivors()  # reaps what was adopted
+
+
+@pytest.fixture(scope="module")
+def canary(tmp_path_factory, decoys, adopter):
+    """Why the sandbox does not hold here, or "" if it does. A submission that only asks
+    "could I?" (signal 0, deleting decoys, counting forks) and refuses to import if it
+    could; attacks that would harm the machine run only once it scores full marks."""
+    code = f"""
+import os, time
+escaped = []
+def could(name, attempt):
+    try:
+        attempt()
+        escaped.append(name)
+    except OSError:
+        pass
+could("signal everyone", lambda: os.kill(-1, 0))
+could("signal the test", lambda: os.kill({os.getpid()}, 0))
+for decoy in {[str(p) for p in decoys]!r}:
+    could("delete " + decoy, lambda: os.remove(decoy))
+could("write the repository", lambda: open("{ROOT}/pwned-canary", "w").close())
+forks = 0
+try:
+    for _ in range(300):
+        if os.fork() == 0:
+            time.sleep(20)
+            os._exit(0)
+        forks += 1
+except OSError:
+    pass
+if forks >= 300:
+    escaped.append("unbounded fork")
+if escaped:
+    raise RuntimeError("ESCAPED: " + ", ".join(escaped))
+"""
+    out = tmp_path_factory.mktemp("canary")
+    submission = build({"append": {"nn.py": code}}, out, {})
+    done = grade(submission, out / "r.json", out / "tmp")
+    report = read_results(out / "r.json") if done.returncode == 0 else {"score": None, "tests": []}
+    if report["score"] == 100 and all(path.exists() for path in decoys):
+        return ""
+    reasons = {test["output"].split("\n")[0] for test in report["tests"] if test["score"] < test["max_score"]}
+    return "; ".join(sorted(reasons)) or done.stderr[-500:]
+
+
+def test_the_canary_finds_the_sandbox_holding(canary):
+    assert canary == ""
+
+
+@pytest.mark.parametrize("path", CATALOGUE, ids=[p.stem for p in CATALOGUE])
+def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, adopter):
+    spec = tomllib.loads(path.read_text())
+    if spec.get("guarded") and canary:
+        pytest.fail(f"not run, it would harm this machine: the sandbox does not hold ({canary})")
+    results = tmp_path / "results" / "r.json"
+    results.parent.mkdir()
+    places = {"@REPO@": ROOT, "@REFERENCE@": REFERENCE, "@RESULTS@": results, "@RESULTS_DIR@": results.parent,
+              "@HOME@": HOME, "@PORT@": listener.getsockname()[1]}
+    submission = build(spec, tmp_path / "built", {key: str(value) for key, value in places.items()})
+    before = snapshot()
+
+    done = grade(submission, results, tmp_path / "tmp")
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list((tmp_path / "tmp").iterdir()) == [], "the scratch folder was not removed"
+    written = results.read_bytes()
+    time.sleep(spec.get("linger", 0))
+    assert results.read_bytes() == written, "results.json changed after the grader finished"
+    report = read_results(results)
+    honest = honest_score(spec, checks)
+    if "at_most" in spec:
+        assert report["score"] <= spec["at_most"]
+    else:
+        assert report["score"] == pytest.approx(honest), [t["output"][:300] for t in report["tests"] if t["score"] < t["max_score"]]
+    assert MARKER not in written, "forged or planted text reached results.json"
+    assert SECRET not in written.decode() + done.stdout + done.stderr, "a secret of the grader's reached the output"
+    with pytest.raises(BlockingIOError):
+        listener.accept()[0].close()  # nobody connected
+    assert sorted(p.name for p in results.parent.iterdir()) in (["r.json"], ["r-plots", "r.json"])
+    assert all(decoy.read_text() == "keep me" for decoy in decoys)
+    assert snapshot() == before
+    assert survivors(tmp_path / "tmp") == []
+
+
+def grade(submission: Path, results: Path, tmp: Path):
+    """``python -m grader grade autodiff SUBMISSION`` as a user runs it, with a secret in
+    its environment that must not reach the submission, and a private TMPDIR (where its
+    scratch folders go) to see them removed."""
+    import subprocess
+
+    tmp.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "autodiff", str(submission), "--results", str(results), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "GRADER_TEST_SECRET": SECRET, "TMPDIR": str(tmp)},
+    )
+
+
+def honest_score(spec: dict, checks) -> float:
+    """What the submission earns on its merits: every check but those it breaks."""
+    if "score" in spec:
+        return spec["score"]
+    failing, modules = set(spec.get("failing", [])), set(spec.get("failing_modules", []))
+    return sum(c.points for c in checks if c.name.split(":")[0] not in failing and not modules & set(c.probe.needs))
+
+
+def build(spec: dict, out: Path, places: dict[str, str]) -> Path:
+    """A copy of the reference (or an empty folder) with the attack applied; see tests/hostile/README.md."""
+
+    def render(text: str) -> str:
+        for key, value in places.items():
+            text = text.replace(key, value)
+        return text
+
+    folder = out / "autodiff"
+    if spec.get("base", "reference") == "reference":
+        shutil.copytree(REFERENCE / "autodiff", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        folder.mkdir(parents=True)
+    if "forward" in spec:
+        nn = folder / "nn.py"
+        source = nn.read_text()
+        assert source.count(SOLUTION) == 1
+        nn.write_text(source.replace(SOLUTION, textwrap.indent(textwrap.dedent(render(spec["forward"])).strip("\n"), " " * 8) + "\n"))
+    for name, code in spec.get("append", {}).items():
+        with open(folder / name, "a") as module:
+            module.write("\n" + render(code))
+    for item in spec.get("write", []):
+        (folder / item["file"]).write_bytes(render(item["text"]).encode(item.get("encoding", "utf-8")) * item.get("repeat", 1))
+    for item in spec.get("symlink", []):
+        (folder / item["file"]).unlink(missing_ok=True)
+        (folder / item["file"]).symlink_to(render(item["target"]))
+    if spec.get("form") == "notebook":
+        return folder / "autodiff.ipynb"
+    if spec.get("form") == "zip":
+        archive = out / "autodiff.zip"
+        with zipfile.ZipFile(archive, "w") as zipped:
+            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+                zipped.write(file, f"autodiff/{file.relative_to(folder)}")
+            for extra in spec.get("zip_extra", []):
+                member = zipfile.ZipInfo(extra["name"])
+                if extra.get("symlink"):
+                    member.external_attr = 0o120777 << 16
+                zipped.writestr(member, render(extra["text"]))
+        return archive
+    return folder
+
+
+def snapshot() -> dict:
+    """What an attack outside the scratch folder would change: the reference and the
+    sandbox code byte for byte, the names at the top of the repository, $HOME and
+    site-packages, and any planted file (its name or content carries the marker). Only
+    what no concurrent run of the project's other tests would change."""
+    state: dict = {}
+    for base in (REFERENCE, ROOT / "grader" / "sandbox", ROOT / "pyproject.toml"):
+        for file in [base] if base.is_file() else sorted(base.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                state[str(file)] = file.read_bytes()
+    site_packages = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    for folder in (ROOT, site_packages, HOME):
+        state[f"names in {folder}"] = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".pytest"))
+    state["planted in /tmp"] = sorted(p.name for p in Path("/tmp").iterdir() if MARKER.decode() in p.name)
+    planted = [p for p in (ROOT / "grader").rglob("*.pyc") if MARKER in p.read_bytes()]
+    planted += [p for p in (HOME / ".bashrc", ROOT / "pwned.py") if p.exists() and MARKER in p.read_bytes()]
+    state["planted code"] = sorted(map(str, planted))
+    return state
+
+
+def survivors(tmp: Path | None = None) -> list[str]:
+    """Processes left by the submission: orphans adopted by this test, and any process
+    whose working directory or environment points into ``tmp``, where this grade's
+    scratch folders were (not other graders that may run at the same time). Reaps
+    zombies; kills and names any survivor."""
+    marker = str(tmp).encode() if tmp else None
+    left: list[str] = []
+    for _ in range(30):  # a killed tree takes a moment to go
+        left = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+                if int(parent) == os.getpid() and state == "Z":
+                    os.waitpid(int(entry.name), os.WNOHANG)
+                    continue
+                ours = int(parent) == os.getpid()
+                if marker and not ours:
+                    ours = marker in (entry / "environ").read_bytes() or os.readlink(entry / "cwd").startswith(str(tmp))
+            except OSError:
+                continue
+            if ours:
+                left.append(f"{entry.name} ({(entry / 'cmdline').read_bytes()[:80]!r})")
+        if not left:
+            return []
+        time.sleep(0.1)
+    for line in left:
+        try:
+            os.kill(int(line.split()[0]), 9)
+        except OSError:
+            pass
+    return left
