@@ -107,9 +107,9 @@ def test_checks_names_points_and_probes():
     names = [c.name for c in checks]
     assert len(set(names)) == len(names), "check names must be unique"
     assert {n.split(":")[0] for n in names} == set(FUNCTIONS)
-    assert sum(c.points for c in checks) == 34
+    assert sum(c.points for c in checks) == 100
     for loop in C.LOOPS:
-        assert sum(c.points for c in checks if c.name.startswith(loop + ":")) == 10
+        assert sum(c.points for c in checks if c.name.startswith(loop + ":")) == 30
     distinct = {c.probe.key: c.probe for c in checks}
     assert len(distinct) == 4, "one probe per loop and one for make_loaders"
     for probe in distinct.values():
@@ -540,7 +540,7 @@ def folder_grading_works():
 def test_reference_folder_gets_full_marks(folder_grading_works):
     report = folder_grading_works
     assert not _failed(report), {n: r.output for n, r in _failed(report).items()}
-    assert report.score == report.max_score == 34
+    assert report.score == report.max_score == 100
 
 
 def test_reference_notebook_gets_full_marks_and_the_stub_notebook_zero(tmp_path):
@@ -550,7 +550,7 @@ def test_reference_notebook_gets_full_marks_and_the_stub_notebook_zero(tmp_path)
         nbformat.write(build_notebook(source), str(folder / "descent.ipynb"))
         report = _grade(folder / "descent.ipynb")
         if name == "reference":
-            assert report.score == report.max_score == 34, {n: r.output for n, r in _failed(report).items()}
+            assert report.score == report.max_score == 100, {n: r.output for n, r in _failed(report).items()}
         else:
             assert report.score == 0
             loops = [r for r in report.results if not r.name.startswith("make_loaders")]
@@ -583,7 +583,7 @@ def test_a_mistake_graded_end_to_end(name, form, tmp_path, request):
 @pytest.mark.parametrize("name", ["whole_dataset", "zero_grad_at_end"])
 def test_a_variant_graded_end_to_end(name, form, tmp_path, request):
     report = _grade(_submission("variants", name, form, tmp_path, request))
-    assert report.score == report.max_score == 34, {n: r.output for n, r in _failed(report).items()}
+    assert report.score == report.max_score == 100, {n: r.output for n, r in _failed(report).items()}
 
 
 def test_assign_generates_the_stub_and_both_notebooks():

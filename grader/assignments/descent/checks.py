@@ -879,23 +879,23 @@ def loaders_probe() -> Probe:
     )
 
 
-LOOP_CHECKS = [  # (name after "<loop>: ", points, judge): 10 points per loop
-    ("returns two lists of floats", 1.0, judge_returns),
-    ("updates per epoch", 2.0, judge_updates),
-    ("zero_grad discipline", 2.0, judge_gradients),
-    ("validation once per epoch, parameters untouched", 1.5, judge_validation),
-    ("training losses match the reference", 1.5, judge_training_losses),
-    ("validation losses match the reference", 1.0, judge_validation_losses),
-    ("final parameters match the reference", 1.0, judge_parameters),
+LOOP_CHECKS = [  # (name after "<loop>: ", points, judge): 30 points per loop, whole points for Classroom
+    ("returns two lists of floats", 2, judge_returns),
+    ("updates per epoch", 5, judge_updates),
+    ("zero_grad discipline", 5, judge_gradients),
+    ("validation once per epoch, parameters untouched", 5, judge_validation),
+    ("training losses match the reference", 5, judge_training_losses),
+    ("validation losses match the reference", 4, judge_validation_losses),
+    ("final parameters match the reference", 4, judge_parameters),
 ]
 
 
 def checks() -> list[Check]:
     probe = loaders_probe()
     result = [
-        Check("make_loaders: training batches", 2.0, probe, judge_training_batches),
-        Check("make_loaders: shuffles with the given generator", 1.0, probe, judge_generator),
-        Check("make_loaders: one unshuffled validation batch", 1.0, probe, judge_valid_loader),
+        Check("make_loaders: training batches", 5, probe, judge_training_batches),
+        Check("make_loaders: shuffles with the given generator", 3, probe, judge_generator),
+        Check("make_loaders: one unshuffled validation batch", 2, probe, judge_valid_loader),
     ]
     for loop in LOOPS:
         probe = loop_probe(loop)
