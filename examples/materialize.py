@@ -14,6 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.authoring.stubs import BEGIN, END
+
 EXAMPLES = Path(__file__).resolve().parent
 REFERENCE = EXAMPLES.parent / "reference"
 
@@ -40,6 +42,9 @@ def materialize(assignment: str, out: Path) -> list[Example]:
             if spec.suffix == ".toml":
                 meta = tomllib.loads(spec.read_text())
                 shutil.copytree(REFERENCE / assignment, target, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+                for source in target.glob("*.py"):  # a submission carries no solution markers
+                    lines = source.read_text().splitlines(keepends=True)
+                    source.write_text("".join(line for line in lines if line.strip() not in (BEGIN, END)))
                 for edit in meta.get("edit", []):
                     _apply(target / edit["file"], edit["old"], edit["new"], spec)
             elif spec.is_dir():

@@ -7,11 +7,15 @@ process does; the last group grades end to end through ``grader.grade.grade``.
 
 from __future__ import annotations
 
+import atexit
 import difflib
+import functools
 import importlib
 import importlib.util
 import json
 import math
+import shutil
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -22,6 +26,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from examples.materialize import materialize
 from grader import assignments
 from grader.assignments.descent import checks as C
 from grader.assignments.descent import fixtures, probes
@@ -31,9 +36,9 @@ from grader.plugin import Outcome
 
 DESCENT = assignments.get("descent")
 REFERENCE = ROOT / "reference" / "descent" / "descent.py"
-EXAMPLES = ROOT / "examples" / "descent"
-MISTAKES = sorted(p.name for p in (EXAMPLES / "mistakes").iterdir() if (p / "descent.py").exists())
-VARIANTS = sorted(p.name for p in (EXAMPLES / "variants").iterdir() if (p / "descent.py").exists())
+EXAMPLES = ROOT / "examples" / "descent"  # one .toml of edits to the reference per example
+MISTAKES = sorted(p.stem for p in (EXAMPLES / "mistakes").glob("*.toml"))
+VARIANTS = sorted(p.stem for p in (EXAMPLES / "variants").glob("*.toml"))
 FUNCTIONS = ["make_loaders", *C.LOOPS]
 
 
@@ -87,7 +92,19 @@ def reference():
 
 
 def meta(kind: str, name: str) -> dict:
-    return tomllib.loads((EXAMPLES / kind / name / "example.toml").read_text())
+    return tomllib.loads((EXAMPLES / kind / f"{name}.toml").read_text())
+
+
+@functools.cache
+def _built_examples() -> dict[tuple[str, str], Path]:
+    out = Path(tempfile.mkdtemp(prefix="descent-examples-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    return {(e.kind, e.name): e.path for e in materialize("descent", out)}
+
+
+def example_dir(kind: str, name: str) -> Path:
+    """The example submission folder, built from the reference and the example's edits."""
+    return _built_examples()[kind, name]
 
 
 # ------------------------------------------------------------------------------------
@@ -234,7 +251,7 @@ def test_every_example_mistake_has_expectations():
 @pytest.mark.parametrize("name", MISTAKES)
 def test_a_mistake_fails_exactly_its_checks_with_its_key_and_hint(name, reference):
     info = meta("mistakes", name)
-    results = verdicts(values_of(EXAMPLES / "mistakes" / name / "descent.py"), reference)
+    results = verdicts(values_of(example_dir("mistakes", name) / "descent.py"), reference)
     expected = {f"{function}: {check}" for check, functions in EXPECTED_FAILURES[name].items() for function in functions}
     lost = {check for check, verdict in results.items() if not verdict.passed}
     assert lost == expected, f"unexpected: {sorted(lost - expected)}; missing: {sorted(expected - lost)}"
@@ -248,9 +265,9 @@ def test_a_mistake_fails_exactly_its_checks_with_its_key_and_hint(name, referenc
 
 @pytest.mark.parametrize("name", MISTAKES)
 def test_an_example_mistake_is_the_reference_with_one_small_edit(name):
-    """The examples are full copies of the reference: keep them one mistake away from it."""
+    """Each example stays one mistake away from the reference."""
     reference = [line for line in REFERENCE.read_text().splitlines() if "SOLUTION" not in line]
-    example = (EXAMPLES / "mistakes" / name / "descent.py").read_text().splitlines()
+    example = (example_dir("mistakes", name) / "descent.py").read_text().splitlines()
     changed = [
         line for line in difflib.unified_diff(reference, example, lineterm="", n=0)
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
@@ -260,7 +277,7 @@ def test_an_example_mistake_is_the_reference_with_one_small_edit(name):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_a_correct_variant_gets_full_marks(name, reference):
-    results = verdicts(values_of(EXAMPLES / "variants" / name / "descent.py"), reference)
+    results = verdicts(values_of(example_dir("variants", name) / "descent.py"), reference)
     failures = {check: v.message for check, v in results.items() if not v.passed}
     assert not failures, failures
 
@@ -271,14 +288,14 @@ def test_a_correct_variant_gets_full_marks(name, reference):
 
 
 def test_feedback_names_loop_update_expected_got_and_hint(reference):
-    results = verdicts(values_of(EXAMPLES / "mistakes" / "no_zero_grad" / "descent.py"), reference)
+    results = verdicts(values_of(example_dir("mistakes", "no_zero_grad") / "descent.py"), reference)
     grads = results["train_sgd: zero_grad discipline"]
     assert "train_sgd (SGD, batch size 1, 5 epochs" in grads.message
     assert "update 2 (epoch 1, batch 2)" in grads.message
     assert "zero_grad()" in grads.hint
     losses = results["train_minibatch_sgd: training losses match the reference"]
     assert "update 3 (epoch 1, batch 3): expected 0.406926, got 0.397116" in losses.message
-    valid = verdicts(values_of(EXAMPLES / "mistakes" / "valid_before_training" / "descent.py"), reference)
+    valid = verdicts(values_of(example_dir("mistakes", "valid_before_training") / "descent.py"), reference)
     message = valid["train_sgd: validation once per epoch, parameters untouched"].message
     assert "after updates [80, 160, 240, 320, 400]" in message and "after updates [0, 80, 160, 240, 320]" in message
 
@@ -498,7 +515,7 @@ def test_notebook_loads_as_a_module_with_only_definitions(tmp_path):
 
 
 def test_artifacts_draw_each_loop_and_cope_with_a_failed_student(tmp_path, reference):
-    student = values_of(EXAMPLES / "mistakes" / "valid_every_batch" / "descent.py")
+    student = values_of(example_dir("mistakes", "valid_every_batch") / "descent.py")
     outcomes = {key: Outcome("ok", value=value) for key, value in student.items()}
     outcomes[C.loop_probe("train_sgd").key] = Outcome("error", error="RuntimeError: boom")
     del outcomes[C.loop_probe("train_batch_gd").key]  # never run at all
@@ -561,9 +578,9 @@ def _submission(kind: str, name: str, form: str, tmp_path: Path, request) -> Pat
     """The example as a folder (as handed in) or as the assignment's notebook around its source."""
     if form == "folder":
         request.getfixturevalue("folder_grading_works")
-        return EXAMPLES / kind / name
+        return example_dir(kind, name)
     path = tmp_path / "descent.ipynb"
-    nbformat.write(build_notebook((EXAMPLES / kind / name / "descent.py").read_text()), str(path))
+    nbformat.write(build_notebook((example_dir(kind, name) / "descent.py").read_text()), str(path))
     return path
 
 
