@@ -109,8 +109,16 @@ def kill_strays() -> None:
 
 
 def _is_sandboxed(pid: int) -> bool:
-    """True for processes carrying the sandbox's environment marker (inherited by default)."""
+    """True for processes carrying the sandbox's environment marker (inherited by default),
+    or no_new_privs when the grader has none: the sandbox sets it and no descendant can
+    clear it, so it survives a daemon that wipes its environment."""
     try:
-        return b"GRADER_SANDBOX=1" in Path(f"/proc/{pid}/environ").read_bytes()
+        if b"GRADER_SANDBOX=1" in Path(f"/proc/{pid}/environ").read_bytes():
+            return True
+        return _no_new_privs(f"/proc/{pid}/status") and not _no_new_privs("/proc/self/status")
     except OSError:
         return False
+
+
+def _no_new_privs(status: str) -> bool:
+    return "\nNoNewPrivs:\t1" in Path(status).read_text()
