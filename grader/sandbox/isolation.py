@@ -195,6 +195,8 @@ class Plan:
             gaps.append("has network access")
         if layers.namespaces is None and uid is None and layers.landlock < 6:
             gaps.append("can signal the grader")
+        if uid is None and os.getuid() == 0:
+            gaps.append("is not bounded in processes (uid 0 is exempt from RLIMIT_NPROC)")
         return ", ".join(gaps)
 
 
