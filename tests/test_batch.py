@@ -232,6 +232,18 @@ def test_progress_bar_on_a_terminal_shows_rate_and_failures():
     assert "2/2" in screen.getvalue() and "1 failed" in screen.getvalue() and "x[bold]" in screen.getvalue()
 
 
+def test_progress_keeps_grading_when_its_log_reader_goes_away():
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    progress = BatchProgress(2, ClosedPipe(), live=False)
+    record = {"student": "a", "state": "graded", "problem": "", "score": 1, "max_score": 1, "seconds": 0.1}
+    progress.advance(record)
+    progress.advance(record)
+    assert progress.done == 2
+
+
 def test_csv_has_student_score_max_score_then_one_column_per_check(graded_class):
     _, gradebook, _ = graded_class
     with gradebook.with_suffix(".csv").open(newline="") as handle:
@@ -360,6 +372,19 @@ def test_gradebook_writes_a_student_entirely_or_not_at_all(tmp_path):
         with pytest.raises(KeyError):
             book.record("autodiff", record)  # the second check is malformed
         assert book.submissions("autodiff") == [] and book.checks("autodiff") == []
+
+
+def test_a_grader_failure_never_replaces_a_grade(tmp_path):
+    check = {"name": "a", "score": 1.0, "max_score": 1.0, "status": "passed", "output": ""}
+    graded = {"student": "zoe", "state": "graded", "hash": "h1", "grader_version": "v", "score": 1.0, "max_score": 1.0, "seconds": 0.1, "checks": [check]}
+    failed = {**graded, "state": "failed", "hash": "h2", "score": None, "problem": "the grading worker died", "checks": []}
+    with Gradebook(tmp_path / "g.db") as book:
+        assert book.record("autodiff", failed) is True  # nothing to keep: the failure is recorded
+        assert book.record("autodiff", graded) is True
+        assert book.record("autodiff", failed) is False
+        [row] = book.submissions("autodiff")
+        assert (row["state"], row["score"], row["hash"]) == ("graded", 1.0, "h1")  # h1 != h2: graded again next run
+        assert len(book.checks("autodiff")) == 1
 
 
 # ---- workers ------------------------------------------------------------------------

@@ -132,12 +132,20 @@ class Gradebook:
 
     # ---- writing ------------------------------------------------------------------
 
-    def record(self, assignment: str, record: dict) -> None:
-        """Replace one student's rows with a worker's record, all in one transaction."""
+    def record(self, assignment: str, record: dict) -> bool:
+        """Replace one student's rows with a worker's record, all in one transaction.
+
+        A grader failure never replaces a grade: the student keeps it (the caller grades
+        them again next run) and False is returned."""
         student = record["student"]
         key = (assignment, student)
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            if record["state"] == FAILED:
+                row = self.db.execute("SELECT state FROM submissions WHERE assignment = ? AND student = ?", key).fetchone()
+                if row is not None and row["state"] == GRADED:
+                    self.db.execute("ROLLBACK")
+                    return False
             for table in ("submissions", "checks", "artifacts"):
                 self.db.execute(f"DELETE FROM {table} WHERE assignment = ? AND student = ?", key)
             self.db.execute(
@@ -171,6 +179,7 @@ class Gradebook:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        return True
 
     def drop_unused_blobs(self) -> None:
         """Plots no student refers to any more (their grades were replaced)."""

@@ -4,6 +4,9 @@ A student is graded when the gradebook has no row for them, or a row made from o
 files (a different hash), by another grader version, by a grading that failed, or
 before an unfinished ``--regrade`` began. Every other row is kept. So running the same
 command again, after a kill -9 or after a finished run, grades only what is missing.
+
+A grading that fails through the grader's fault never replaces an existing grade; a
+``--regrade`` stays unfinished (and resumes next run) until no grading failed.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class BatchOptions:
     cluster: str | None = None  # a Dask scheduler address
     regrade: bool = False
     strip_prefix: str | None = None
+    plots: bool = True  # per-student plots in the feedback
     limits: Limits | None = None
     submission_timeout: float = DEFAULT_SUBMISSION_TIMEOUT
 
@@ -74,7 +78,7 @@ def run_batch(options: BatchOptions, stream: TextIO | None = None, live: bool | 
             book.set_meta(assignment.name, REGRADE_SINCE, now())  # kept until a run finishes: a killed regrade resumes
         regrade_since = book.get_meta(assignment.name, REGRADE_SINCE)
         known = book.fingerprints(assignment.name)
-        tasks, unhashable = _plan(entries, assignment, version, known, regrade_since)
+        tasks, unhashable = _plan(entries, assignment, version, known, regrade_since, options.plots)
         result = BatchResult(found=len(entries), graded=0, kept=len(entries) - len(tasks) - len(unhashable), unreadable=0, failed=0)
         result.absent = sorted(set(known) - {e.student for e in entries})
 
@@ -103,7 +107,8 @@ def run_batch(options: BatchOptions, stream: TextIO | None = None, live: bool | 
                         land(record)
         finally:
             progress.close()
-        book.delete_meta(assignment.name, REGRADE_SINCE)  # reached only when every student has a record
+        if not result.failed:  # reached only when every student has a grade from this run
+            book.delete_meta(assignment.name, REGRADE_SINCE)
         book.drop_unused_blobs()
 
         write_csv(book, assignment.name, options.csv)
@@ -113,7 +118,7 @@ def run_batch(options: BatchOptions, stream: TextIO | None = None, live: bool | 
     return result
 
 
-def _plan(entries: list[Entry], assignment, version: str, known: dict[str, Fingerprint], regrade_since: str | None):
+def _plan(entries: list[Entry], assignment, version: str, known: dict[str, Fingerprint], regrade_since: str | None, plots: bool):
     """(tasks to grade, failure records for submissions that could not even be read)."""
     tasks, unhashable = [], []
     for entry in entries:
@@ -124,5 +129,5 @@ def _plan(entries: list[Entry], assignment, version: str, known: dict[str, Finge
             unhashable.append(failure_record(task, f"could not read the submission ({error}); it will be tried again on the next run", None))
             continue
         if needs_grading(known.get(entry.student), hash, version, regrade_since):
-            tasks.append(Task(assignment.name, entry.student, entry.source, hash, version, path=str(entry.path)))
+            tasks.append(Task(assignment.name, entry.student, entry.source, hash, version, path=str(entry.path), plots=plots))
     return tasks, unhashable

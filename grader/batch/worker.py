@@ -42,6 +42,7 @@ class Task:
     path: str = ""  # where it is, for a worker on this machine
     packed_name: str = ""  # or its bytes, for a worker that cannot see the class folder
     packed: bytes = b""
+    plots: bool = True  # the assignment's per-student plots (seconds each, for descent)
 
 
 @lru_cache(maxsize=None)
@@ -122,26 +123,44 @@ class WarmGrader:
         if task.grader_version != self.version:
             reason = f"this worker runs grader {self.version} but the batch expects {task.grader_version}; install the same grader everywhere"
             return failure_record(task, reason, self.checks)
-        child, self.warm = self.warm, None
-        try:
-            with tempfile.TemporaryDirectory(prefix="grader-batch-") as scratch:
-                path = Path(task.path)
-                if task.packed_name:
-                    path = Path(scratch) / Path(task.packed_name).name
-                    path.write_bytes(task.packed)
-                try:
-                    report = grade(self.assignment, path, limits=self.limits, artifacts_dir=Path(scratch) / "plots", child=child)
-                except Exception as error:  # a grader bug or a missing file: this student's failure, not the batch's
-                    if child is not None:
-                        child.close()
-                    record = failure_record(task, f"the grader failed on this submission ({type(error).__name__}: {error})", self.checks)
-                else:
-                    record = record_from_report(task, report, {p.name: p.read_bytes() for p in report.artifacts if p.is_file()})
-        finally:
-            # Started now, the next sandbox imports its libraries while this record travels back.
-            self.warm = Child(self.assignment, self.limits)
+        with tempfile.TemporaryDirectory(prefix="grader-batch-") as scratch:
+            path = Path(task.path)
+            if task.packed_name:
+                path = Path(scratch) / Path(task.packed_name).name
+                path.write_bytes(task.packed)
+            try:
+                report = self._grade(path)
+            except Exception as error:  # a grader bug: this student's failure, not the batch's
+                record = failure_record(task, f"the grader failed on this submission ({type(error).__name__}: {error})", self.checks)
+            else:
+                record = record_from_report(task, report, {})
+                if task.plots:
+                    self._add_plots(record, report, Path(scratch) / "plots")
         record["seconds"] = time.perf_counter() - started
         return record
+
+    def _add_plots(self, record: dict, report: GradeReport, folder: Path) -> None:
+        """Plots come after the sandbox is done with, so the next sandbox starts meanwhile.
+        A plot that cannot be made costs the student a plot, not their grade."""
+        try:
+            plots = self.assignment.artifacts(report, folder)
+        except Exception as error:
+            record["notes"].append(f"the plots could not be made ({type(error).__name__}: {error})")
+            return
+        record["artifacts"] = {p.name: p.read_bytes() for p in plots if p.is_file()}
+
+    def _grade(self, path: Path) -> GradeReport:
+        """Grade in the warm sandbox, then start the next one at once: its interpreter and
+        imports get ready while this submission is plotted and its record sent back."""
+        child, self.warm = self.warm, None
+        try:
+            return grade(self.assignment, path, limits=self.limits, child=child)
+        except BaseException:
+            if child is not None:
+                child.close()
+            raise
+        finally:
+            self.warm = Child(self.assignment, self.limits)
 
     def close(self) -> None:
         if self.warm is not None:

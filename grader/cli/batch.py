@@ -26,6 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", metavar="ADDRESS", help="grade on the Dask cluster whose scheduler is at ADDRESS")
     parser.add_argument("--strip-prefix", metavar="PREFIX", help="drop PREFIX from folder names to get student ids (Classroom's repository prefix is found automatically)")
     parser.add_argument("--timeout", type=float, default=None, help="stop a submission's grading after this many seconds (a backstop; default 900)")
+    parser.add_argument("--no-plots", action="store_true", help="leave the per-student plots out of the feedback (much faster for descent)")
     parser.add_argument("--plain", action="store_true", help="one line per submission even on a terminal")
 
 
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         regrade=args.regrade,
         strip_prefix=args.strip_prefix,
+        plots=not args.no_plots,
         submission_timeout=args.timeout or DEFAULT_SUBMISSION_TIMEOUT,
     )
     try:
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if result.unreadable:
         print(f"{result.unreadable} could not be loaded and score 0 (the class report lists why).")
     if result.failed:
-        print(f"{result.failed} could not be graded because the grader failed; run the same command again to retry them.")
+        print(f"{result.failed} could not be graded because the grader failed (earlier grades are kept); run the same command again to retry them.")
     if result.absent:
         shown = ", ".join(result.absent[:10]) + (" ..." if len(result.absent) > 10 else "")
         print(f"{len(result.absent)} students in the gradebook have no submission in {args.submissions} (their grades are kept): {shown}")
