@@ -1,6 +1,6 @@
 """Batch grading throughput against the floor: the same checks in one process, no isolation.
 
-    .venv/bin/python benchmarks/batch_bench.py [--assignment autodiff] [-n 24] [--jobs 1,2]
+    .venv/bin/python benchmarks/batch_bench.py [--assignment autodiff] [-n 24] [--jobs 1,2] [--no-plots]
 
 Generates N submissions: correct ones (the reference, each with its own comment so
 each has its own hash), buggy ones (the assignment's example mistakes, else its
@@ -8,7 +8,8 @@ stubs) and a few hostile ones (an endless loop, os._exit and a 64 GB allocation,
 at import). Then measures:
 
 * the floor: in one fresh interpreter, for each non-hostile submission, load it, run
-  every probe in-process on the student's code and judge it, with no sandbox at all;
+  every probe in-process on the student's code and judge it, with no sandbox at all
+  (and no plots: compare with ``--no-plots`` for an assignment that makes them);
 * the batch on the non-hostile submissions with one worker, as a ratio to the floor
   (what isolation, warm sandboxes and the gradebook cost per submission);
 * the batch on the whole mix with each --jobs: submissions per second, and peak memory
@@ -72,7 +73,7 @@ def make_class(name: str, count: int, hostile: int, folder: Path) -> dict[str, s
             kind = list(HOSTILE)[index % len(HOSTILE)]
             shutil.copytree(assignment.reference_dir, target)
             module = target / first_module
-            module.write_text(HOSTILE[kind] + module.read_text())
+            module.write_text(module.read_text() + "\n" + HOSTILE[kind])  # after any __future__ import
         elif index % 3 == 2:
             kind = "buggy"
             shutil.copytree(buggy[index % len(buggy)], target)
@@ -153,9 +154,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_batch(name: str, folder: Path, jobs: int, out: Path) -> dict:
+def run_batch(name: str, folder: Path, jobs: int, out: Path, options: list[str]) -> dict:
     gradebook = out / f"grades-{folder.name}-{jobs}.db"
-    command = [sys.executable, "-m", "grader", "batch", name, str(folder), "--gradebook", str(gradebook), "--jobs", str(jobs), "--plain"]
+    command = [sys.executable, "-m", "grader", "batch", name, str(folder), "--gradebook", str(gradebook), "--jobs", str(jobs), "--plain", *options]
     peak, stop = [0], threading.Event()
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -183,6 +184,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=24, help="submissions in the class")
     parser.add_argument("--hostile", type=int, default=3, help="how many of them are hostile")
     parser.add_argument("--jobs", default="1,2", help="comma-separated worker counts to measure")
+    parser.add_argument("--no-plots", action="store_true", help="grade without per-student plots (the floor makes none)")
     parser.add_argument("--floor", nargs="+", help=argparse.SUPPRESS)  # internal: the floor's own process
     args = parser.parse_args()
     if args.floor:
@@ -204,7 +206,8 @@ def main() -> int:
         per_floor = statistics.fmean(floor[1:] or floor)  # the first pays the floor's own imports
         print(f"floor (in-process, no isolation): {per_floor * 1000:.0f} ms per submission, over {len(floor)} non-hostile submissions")
 
-        alone = run_batch(args.assignment, benign, 1, scratch)
+        options = ["--no-plots"] if args.no_plots else []
+        alone = run_batch(args.assignment, benign, 1, scratch, options)
         per_batch = alone["wall"] / alone["count"]
         per_worker = statistics.median(alone["worker_seconds"])
         print(
@@ -214,7 +217,7 @@ def main() -> int:
         )
         print(f"{'jobs':>4} {'subs/s':>7} {'s/sub':>6} {'x floor':>8} {'peak RSS, tree':>15} {'largest process':>16}")
         for jobs in [int(j) for j in args.jobs.split(",")]:
-            result = run_batch(args.assignment, scratch / "class", jobs, scratch)
+            result = run_batch(args.assignment, scratch / "class", jobs, scratch, options)
             largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
             per = result["wall"] / result["count"]
             print(

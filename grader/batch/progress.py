@@ -73,15 +73,20 @@ class BatchProgress:
             if is_failure(record):
                 self.bar.console.print(f"[red]{escape(record['student'])}[/]: {escape(describe(record))}", highlight=False)
             return
+        if self.stream is None:
+            return
         eta = self.eta()
         eta_text = f"ETA {eta:.0f} s" if eta is not None else "ETA ?"
         width = len(str(self.total))
-        print(
-            f"[{self.done:>{width}}/{self.total}] {record['student']}: {describe(record)} "
-            f"({record['seconds']:.1f} s) | {self.rate():.2f}/s, {eta_text}, {self.failures} failed",
-            file=self.stream,
-            flush=True,
-        )
+        try:
+            print(
+                f"[{self.done:>{width}}/{self.total}] {record['student']}: {describe(record)} "
+                f"({record['seconds']:.1f} s) | {self.rate():.2f}/s, {eta_text}, {self.failures} failed",
+                file=self.stream,
+                flush=True,
+            )
+        except OSError:  # the log reader went away (a closed pipe): keep grading, stop printing
+            self.stream = None
 
     def close(self) -> None:
         if self.bar is not None:
