@@ -17,7 +17,8 @@ Three independent layers, each probed once per process and reported in the notes
 Resource limits (rlimits) always apply. ``wrap`` puts a small trampoline, this file
 run as a script, between the namespaces and the child: it hides the reference (under
 ``unshare``), drops the uid or, failing that, every capability, sets no_new_privs and
-Landlock, then execs the child.
+Landlock, starts the child, and stays as its supervisor (the namespace's init) until
+the child ends or the grader dies.
 
 ``GRADER_ISOLATION=unshare|none`` caps the namespaces used (for a machine where they
 misbehave); like every missing layer, it is said in the notes.
@@ -101,9 +102,10 @@ def wrap(command: list[str], *, scratch: Path) -> tuple[list[str], list[str]]:
 
 
 def decode_status(code: int | None) -> int | None:
-    """bubblewrap reports a child killed by signal N as exit status 128 + N; return -N as
-    subprocess does for an unwrapped child, so a crash is reported as a signal."""
-    if code is not None and probe().layers.namespaces == "bwrap" and 128 < code < 128 + 65:
+    """In a pid namespace the supervisor, its init, cannot die of a signal and reports a
+    child killed by signal N as exit status 128 + N; return -N as subprocess does for an
+    unwrapped child, so a crash is reported as a signal."""
+    if code is not None and probe().layers.namespaces and 128 < code < 128 + 65:
         return 128 - code
     return code
 
@@ -124,6 +126,7 @@ def _build(layers: Layers, scratch: Path, uid: int | None, command: list[str]) -
     work = scratch / "work"
     hide = layers.namespaces == "unshare" and os.getuid() == 0  # root in a mount namespace of its own
     spec = {
+        "namespace": layers.namespaces is not None,
         "uid": uid,
         "hidden": [str(p) for p in view.hidden if p.exists()] if hide else [],
         "landlock": view.landlock_rules() if layers.landlock else [],
@@ -293,9 +296,10 @@ def _hidden(grader: Path) -> list[Path]:
 
 def _bwrap_args(view: View, work: Path, rootless: bool) -> list[str]:
     args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    # --as-pid-1: the child itself is the namespace's init, so when it ends everything it
-    # started ends; bwrap's own init would outlive bwrap as an orphan of the grader's.
-    args += ["--as-pid-1", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    # --as-pid-1: the trampoline's supervisor is the namespace's init, so when it ends
+    # everything ends (bwrap's own init would outlive bwrap as an orphan of the grader's).
+    # Not --die-with-parent: it fires when the grader *thread* that started bwrap exits.
+    args += ["--as-pid-1", "--new-session", "--hostname", "sandbox"]
     if rootless:
         args += ["--unshare-user", "--disable-userns"]
     args += _parents(view.read)
@@ -413,7 +417,7 @@ def _allowed_beneath(root: Path, hidden: list[Path]):
 LANDLOCK_FS_FILE = (1 << 0) | (1 << 1) | (1 << 2)  # execute, write file, read file
 LANDLOCK_FS_READ = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read file, read dir
 LANDLOCK_FS_ALL_V1 = (1 << 13) - 1
-PR_SET_NO_NEW_PRIVS, PR_SET_SECUREBITS, PR_CAPBSET_DROP, PR_CAP_AMBIENT = 38, 28, 24, 47
+PR_SET_NO_NEW_PRIVS, PR_SET_SECUREBITS, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_SET_DUMPABLE = 38, 28, 24, 47, 4
 SECURE_NOROOT_ALL = 0b101111  # noroot, no_setuid_fixup, keep_caps_locked, each with its lock bit
 SYS_LANDLOCK = {"create": 444, "add": 445, "restrict": 446}  # the same number on every architecture
 MS_NOSUID, MS_NODEV, MS_BIND = 2, 4, 4096
@@ -500,7 +504,63 @@ def _confine_and_exec(spec: dict, command: list[str]) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if spec["landlock"]:
         _landlock([tuple(rule) for rule in spec["landlock"]], _landlock_abi())
-    os.execv(command[0], command)
+    child = os.fork()
+    if child == 0:
+        os.execv(command[0], command)
+    _supervise(child, namespace=spec["namespace"])
+
+
+def _supervise(child: int, namespace: bool) -> None:
+    """Stay as the child's parent until it ends, then end with its status. Should the
+    grader die first (its end of our stdout pipe closes), end the child and all it
+    started. In a pid namespace this process is its init: it reaps orphans, and its
+    exit ends every process there. Unlike PR_SET_PDEATHSIG, nothing here depends on
+    which of the grader's threads started the sandbox."""
+    import select
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # the child's uid may not trace us
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # the answer pipe must close when the child dies
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # only the grader's SIGKILL ends us early
+    watch = select.poll()
+    watch.register(1, select.POLLERR)  # a pipe's write end reports POLLERR once nobody reads it
+    watch.register(wake_read, select.POLLIN)
+    while True:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                os._exit(1)
+            if pid == 0:
+                break
+            if pid == child:
+                _end_like(status, namespace)
+        for fd, _ in watch.poll(5000):
+            if fd == 1:  # the grader is gone: everything in the namespace, or our process group
+                os.kill(-1 if namespace else 0, signal.SIGKILL)
+                os._exit(137)
+            os.read(wake_read, 512)
+
+
+def _end_like(status: int, namespace: bool) -> None:
+    """Exit with the child's status. A namespace's init cannot die of its own signal, so
+    there a signal N becomes exit status 128 + N (decode_status turns it back)."""
+    import signal
+
+    if os.WIFSIGNALED(status):
+        if not namespace:
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(status))
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status))
 
 
 if __name__ == "__main__":
