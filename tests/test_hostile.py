@@ -87,7 +87,12 @@ def could(name, attempt):
         escaped.append(name)
     except OSError:
         pass
-for pid in {{int(p) for p in os.listdir("/proc") if p.isdigit()}} - {{os.getpid(), 1}}:
+def outside(pid):  # every process of the sandbox has no_new_privs; the grader's have not
+    try:
+        return "NoNewPrivs:\t0" in open(f"/proc/{{pid}}/status").read()
+    except OSError:
+        return False
+for pid in [int(p) for p in os.listdir("/proc") if p.isdigit() and outside(p)]:
     could("signal " + str(pid), lambda: os.kill(pid, 0))  # kill(-1) would say "done" even if it signalled nobody
 could("signal the test", lambda: os.kill({os.getpid()}, 0))
 for decoy in {[str(p) for p in decoys]!r}:

@@ -27,7 +27,7 @@ REFERENCE = ROOT / "reference" / "autodiff" / "nn.py"
 # Child does, run it, and print what came back as one JSON line.
 DRIVER = textwrap.dedent(
     """
-    import json, os, shutil, subprocess, sys, tempfile
+    import json, os, shutil, subprocess, sys, tempfile, time
     from pathlib import Path
     from grader.sandbox import isolation
     from grader.sandbox.runner import Limits
@@ -38,6 +38,11 @@ DRIVER = textwrap.dedent(
     code = sys.stdin.read().replace("@GRADER_PID@", str(os.getpid()))
     command, notes = isolation.wrap([sys.executable, "-I", "-c", code], scratch=scratch)
     limits = Limits(**json.loads(sys.argv[1]))
+    if sys.argv[2:] == ["abandon"]:  # the grading process dies while the child runs
+        subprocess.Popen(command, cwd=work, env=isolation.environment(work), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, preexec_fn=lambda: isolation.apply_limits(limits), start_new_session=True)
+        time.sleep(2)
+        os._exit(0)
     try:
         done = subprocess.run(command, cwd=work, env=isolation.environment(work), capture_output=True, text=True,
                               preexec_fn=lambda: isolation.apply_limits(limits), start_new_session=True, timeout=60)
@@ -227,8 +232,13 @@ def test_cannot_signal_or_trace_the_grader():
             def ptrace(pid):
                 if libc.ptrace(16, pid, 0, 0) != 0:  # PTRACE_ATTACH
                     raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-            visible = {{int(p) for p in os.listdir("/proc") if p.isdigit()}}
-            for pid in ({{@GRADER_PID@, {os.getpid()}, os.getppid(), 1}} | visible) - {{0, os.getpid()}}:
+            def outside(pid):  # every process of the sandbox has no_new_privs; the grader's have not
+                try:
+                    return "NoNewPrivs:\t0" in open(f"/proc/{{pid}}/status").read()
+                except OSError:
+                    return False
+            visible = {{int(p) for p in os.listdir("/proc") if p.isdigit() and outside(p)}}
+            for pid in {{@GRADER_PID@, {os.getpid()}}} | visible:
                 attempt(f"signal {{pid}}", lambda: os.kill(pid, 0))  # one by one: kill(-1) reports success even if it signalled nobody
             attempt("kill bystander", lambda: os.kill({bystander.pid}, signal.SIGKILL))
             attempt("trace bystander", lambda: ptrace({bystander.pid}))
@@ -306,8 +316,39 @@ def test_nothing_the_child_started_outlives_it(layers):
         """
     )
     time.sleep(0.5)
-    survivors = [p for p in Path("/proc").iterdir() if p.name.isdigit() and marker.encode() in _read(p / "cmdline")]
-    assert survivors == []
+    assert _with(marker) == []
+
+
+def test_the_sandbox_ends_when_the_grader_dies(layers):
+    """The grading process is killed while student code sleeps in a loop and a daemon
+    runs: both end, whichever of the grader's threads had started them."""
+    if not layers["namespaces"]:
+        pytest.skip("without a process namespace, only the child's process group is ended")
+    marker = f"pwned-orphan-{os.getpid()}"
+    code = f"""
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)", "{marker}"])
+    os._exit(0)
+while True:
+    time.sleep(1)  # {marker}
+"""
+    subprocess.run([sys.executable, "-c", DRIVER, "{}", "abandon"], input=code, text=True, cwd=ROOT, timeout=60)
+    deadline = time.monotonic() + 10
+    while (left := _with(marker)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        os.kill(pid, 9)
+    assert left == []
+
+
+def _with(marker: str) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and marker.encode() in _read(p / "cmdline")]
 
 
 def _read(path: Path) -> bytes:
