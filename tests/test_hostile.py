@@ -54,7 +54,7 @@ def listener():
 @pytest.fixture(scope="module")
 def decoys():
     """Files outside the sandbox that attacks try to delete or change."""
-    paths = [ROOT / ".hostile-decoy", HOME / ".hostile-decoy"]
+    paths = [ROOT / f".hostile-decoy-{os.getpid()}", HOME / f".hostile-decoy-{os.getpid()}"]  # one per run: runs may overlap
     for path in paths:
         path.write_text("keep me")
     yield paths
