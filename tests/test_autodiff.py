@@ -89,7 +89,7 @@ def test_syntax_error_in_nn_keeps_matrix_and_list2d_credit(autodiff_examples):
     assert lost == {r.name for r in report.results if r.name.startswith(("MAELoss.forward", "Matrix.mean: gradient inside MSELoss"))}
     assert report.score == 100 - sum(r.max_score for r in report.results if r.name in lost)
     mae = next(r for r in report.results if r.name.startswith("MAELoss.forward"))
-    assert "could not load nn.py: SyntaxError" in mae.output and "line 90" in mae.output
+    assert re.search(r"could not load nn.py: SyntaxError: .* line \d+", mae.output), mae.output
 
 
 @pytest.mark.parametrize("name", ["loops_and_sign_mask", "absolute_imports"])
