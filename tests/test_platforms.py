@@ -180,7 +180,7 @@ def test_workflow_installs_the_pinned_grader_and_runs_nothing_from_the_repositor
     (install_step,) = [s for s in steps if "pip install" in s.get("run", "")]
     lines = install_step["run"].splitlines()
     assert "python -I -m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in lines
-    assert lines[-1] == f'python -I -m pip install "nn-grader @ git+https://github.com/course-org/nn-grader@v9.9.9"'
+    assert lines[-1] == 'python -I -m pip install "nn-grader @ git+https://github.com/course-org/nn-grader@v9.9.9"'
     assert not any("-r " in line or "install ." in line or "-e " in line for line in lines)
     # Every command is the installed grader in isolated mode: the checkout is data, never code.
     commands = [s["run"] for s in steps if "run" in s] + [s["with"]["command"] for s in steps if "command" in s.get("with", {})]

@@ -14,11 +14,8 @@ Three independent layers, each probed once per process and reported in the notes
   its scratch folder, and (by ABI) denies TCP, signals and abstract sockets outside
   its domain. It is the filesystem guard where bubblewrap is missing.
 
-Resource limits (rlimits) always apply. ``wrap`` puts a small trampoline, this file
-run as a script, between the namespaces and the child: it hides the reference (under
-``unshare``), drops the uid or, failing that, every capability, sets no_new_privs and
-Landlock, starts the child, and stays as its supervisor (the namespace's init) until
-the child ends or the grader dies.
+Resource limits (rlimits) always apply. ``wrap`` puts a small trampoline,
+``confine.py``, between the namespaces and the child.
 
 ``GRADER_ISOLATION=unshare|none`` caps the namespaces used (for a machine where they
 misbehave); like every missing layer, it is said in the notes.
@@ -26,13 +23,14 @@ misbehave); like every missing layer, it is said in the notes.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import resource
 import sys
 import zlib
 from pathlib import Path
+
+from grader.sandbox.confine import landlock_abi
 
 ROOT_UID_BASE = 1_800_000_000  # a block of uids no account uses; one per scratch folder
 ROOT_UID_SPAN = 100_000_000
@@ -131,7 +129,7 @@ def _build(layers: Layers, scratch: Path, uid: int | None, command: list[str]) -
         "hidden": [str(p) for p in view.hidden if p.exists()] if hide else [],
         "landlock": view.landlock_rules() if layers.landlock else [],
     }
-    trampoline = [sys.executable, "-I", "-S", str(Path(__file__).resolve()), json.dumps(spec), "--", *command]
+    trampoline = [sys.executable, "-I", "-S", str(Path(__file__).with_name("confine.py").resolve()), json.dumps(spec), "--", *command]
     rootless = os.getuid() != 0
     if layers.namespaces == "bwrap":
         return [_which("bwrap"), *_bwrap_args(view, work, rootless), "--", *trampoline]
@@ -154,7 +152,7 @@ class Plan:
         if ceiling != "bwrap":
             self.missing.append(f"stronger isolation turned off by GRADER_ISOLATION={ceiling}")
             order = order[order.index(ceiling if ceiling != "none" else None) :]
-        landlock, root = _landlock_abi(), os.getuid() == 0
+        landlock, root = landlock_abi(), os.getuid() == 0
         candidates = [Layers(n, drop, landlock) for n in order for drop in ([True, False] if root else [False])]
         candidates.append(Layers(None, False, 0))  # should Landlock itself fail
         for layers in candidates:
@@ -412,157 +410,3 @@ def _allowed_beneath(root: Path, hidden: list[Path]):
         yield from _allowed_beneath(entry, inside)
 
 
-# ---- the trampoline: runs inside the namespaces, then becomes the child ------------
-
-LANDLOCK_FS_FILE = (1 << 0) | (1 << 1) | (1 << 2)  # execute, write file, read file
-LANDLOCK_FS_READ = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read file, read dir
-LANDLOCK_FS_ALL_V1 = (1 << 13) - 1
-PR_SET_NO_NEW_PRIVS, PR_SET_SECUREBITS, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_SET_DUMPABLE = 38, 28, 24, 47, 4
-SECURE_NOROOT_ALL = 0b101111  # noroot, no_setuid_fixup, keep_caps_locked, each with its lock bit
-SYS_LANDLOCK = {"create": 444, "add": 445, "restrict": 446}  # the same number on every architecture
-MS_NOSUID, MS_NODEV, MS_BIND = 2, 4, 4096
-
-
-def _landlock_abi() -> int:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        version = libc.syscall(SYS_LANDLOCK["create"], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    except (OSError, AttributeError):
-        return 0
-    return max(version, 0)
-
-
-def _handled_fs(abi: int) -> int:
-    handled = LANDLOCK_FS_ALL_V1
-    handled |= (1 << 13) if abi >= 2 else 0  # refer: moving files between directories
-    handled |= (1 << 14) if abi >= 3 else 0  # truncate
-    handled |= (1 << 15) if abi >= 5 else 0  # ioctl on devices
-    return handled
-
-
-def _landlock(rules: list[tuple[str, str]], abi: int) -> None:
-    """Restrict this process and everything it starts: read and execute under the "rx"
-    paths, read under "r", read and write under "rw"; no TCP; (ABI 6) no signals or
-    abstract sockets beyond its own domain. Landlock rules can only allow."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    handled = _handled_fs(abi)
-    attr = (ctypes.c_uint64 * 3)(handled, (1 << 0) | (1 << 1) if abi >= 4 else 0, (1 << 0) | (1 << 1) if abi >= 6 else 0)
-    size = 8 if abi < 4 else 16 if abi < 6 else 24
-    ruleset = libc.syscall(SYS_LANDLOCK["create"], ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
-    if ruleset < 0:
-        raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
-    writes = handled & ~LANDLOCK_FS_READ  # create, remove, rename, truncate...
-    for path, mode in rules:
-        try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except OSError:
-            continue
-        access = {"d": 1 << 3, "r": (1 << 2) | (1 << 3), "rx": LANDLOCK_FS_READ, "rw": LANDLOCK_FS_READ | writes}[mode] & handled
-        if not os.path.isdir(path):
-            access &= LANDLOCK_FS_FILE | (1 << 14) | (1 << 15)
-        beneath = (ctypes.c_uint8 * 12).from_buffer_copy(access.to_bytes(8, "little") + fd.to_bytes(4, "little", signed=True))
-        if libc.syscall(SYS_LANDLOCK["add"], ctypes.c_int(ruleset), ctypes.c_int(1), ctypes.byref(beneath), ctypes.c_uint32(0)):
-            raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}")
-        os.close(fd)
-    if libc.syscall(SYS_LANDLOCK["restrict"], ctypes.c_int(ruleset), ctypes.c_uint32(0)):
-        raise OSError(ctypes.get_errno(), "landlock_restrict_self")
-    os.close(ruleset)
-
-
-def _hide(paths: list[str]) -> None:
-    """In a private mount namespace as root: an empty tmpfs over each hidden directory."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for path in paths:
-        source, kind, flags = (b"tmpfs", b"tmpfs", MS_NOSUID | MS_NODEV) if os.path.isdir(path) else (b"/dev/null", None, MS_BIND)
-        if libc.mount(source, path.encode(), kind, flags, None):
-            raise OSError(ctypes.get_errno(), f"hide {path}")
-
-
-def _drop_capabilities() -> None:
-    """Stay uid 0 but hold no capability, now or after exec (securebits "noroot")."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_SECUREBITS, SECURE_NOROOT_ALL, 0, 0, 0):
-        raise OSError(ctypes.get_errno(), "PR_SET_SECUREBITS")
-    for cap in range(64):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) and ctypes.get_errno() == 22:
-            break  # past the last capability this kernel knows
-    libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0)  # clear all ambient capabilities
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
-    if libc.capset(header, (ctypes.c_uint32 * 6)()):
-        raise OSError(ctypes.get_errno(), "capset")
-
-
-def _confine_and_exec(spec: dict, command: list[str]) -> None:
-    uid = spec["uid"]
-    _hide(spec["hidden"])  # held in place by Landlock, which forbids unmounting
-    if uid is not None:
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)  # all capabilities go with uid 0
-    elif os.getuid() == 0:
-        _drop_capabilities()
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    if spec["landlock"]:
-        _landlock([tuple(rule) for rule in spec["landlock"]], _landlock_abi())
-    child = os.fork()
-    if child == 0:
-        os.execv(command[0], command)
-    _supervise(child, namespace=spec["namespace"])
-
-
-def _supervise(child: int, namespace: bool) -> None:
-    """Stay as the child's parent until it ends, then end with its status. Should the
-    grader die first (its end of our stdout pipe closes), end the child and all it
-    started. In a pid namespace this process is its init: it reaps orphans, and its
-    exit ends every process there. Unlike PR_SET_PDEATHSIG, nothing here depends on
-    which of the grader's threads started the sandbox."""
-    import select
-    import signal
-
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # the child's uid may not trace us
-    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # the answer pipe must close when the child dies
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)  # only the grader's SIGKILL ends us early
-    watch = select.poll()
-    watch.register(1, select.POLLERR)  # a pipe's write end reports POLLERR once nobody reads it
-    watch.register(wake_read, select.POLLIN)
-    while True:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                os._exit(1)
-            if pid == 0:
-                break
-            if pid == child:
-                _end_like(status, namespace)
-        for fd, _ in watch.poll(5000):
-            if fd == 1:  # the grader is gone: everything in the namespace, or our process group
-                os.kill(-1 if namespace else 0, signal.SIGKILL)
-                os._exit(137)
-            os.read(wake_read, 512)
-
-
-def _end_like(status: int, namespace: bool) -> None:
-    """Exit with the child's status. A namespace's init cannot die of its own signal, so
-    there a signal N becomes exit status 128 + N (decode_status turns it back)."""
-    import signal
-
-    if os.WIFSIGNALED(status):
-        if not namespace:
-            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
-            os.kill(os.getpid(), os.WTERMSIG(status))
-        os._exit(128 + os.WTERMSIG(status))
-    os._exit(os.waitstatus_to_exitcode(status))
-
-
-if __name__ == "__main__":
-    separator = sys.argv.index("--")
-    _confine_and_exec(json.loads(sys.argv[1]), sys.argv[separator + 1 :])

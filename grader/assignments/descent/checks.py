@@ -824,7 +824,7 @@ def judge_generator(value: dict, reference: dict) -> Verdict:
         return failed(f"make_loaders(train_dataset, valid_dataset, {b}) without a generator raised {none['error']}.", HINTS["generator_required"], "generator_required")
     if _pass_rows(none["train"][0]) == list(range(value["n_train"])):
         return failed(f"make_loaders(train_dataset, valid_dataset, {b}) without a generator does not shuffle.", HINTS["train_not_shuffled"], "train_not_shuffled")
-    return passed(f"make_loaders: the same seed gives the same order, another seed another order, and generator=None works.")
+    return passed("make_loaders: the same seed gives the same order, another seed another order, and generator=None works.")
 
 
 def judge_valid_loader(value: dict, reference: dict) -> Verdict:
