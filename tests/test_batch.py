@@ -32,7 +32,7 @@ from grader.batch.discover import DiscoveryError, discover
 from grader.batch.gradebook import Gradebook
 from grader.batch.pool import LocalPool
 from grader.batch.progress import BatchProgress
-from grader.batch.worker import Task, grader_version
+from grader.batch.worker import Task, close_warm_graders, grade_task, grader_version
 from grader.cli import main
 
 AUTODIFF = assignments.get("autodiff")
@@ -411,6 +411,17 @@ def test_a_dead_or_stuck_worker_costs_only_its_student(graded_class):
         records = {r["student"]: r for r in pool.grade([task("mallory"), task("alice")])}
     assert records["mallory"]["state"] == "failed" and "longer than 1 s" in records["mallory"]["problem"]
     assert records["alice"]["score"] == 100
+
+
+def test_a_worker_running_other_grader_code_refuses_to_grade(graded_class):
+    folder, _, _ = graded_class
+    task = Task("autodiff", "alice", "alice", "h", "0.0.0+someone-elses", path=str(folder / "alice"))
+    try:
+        record = grade_task(task)
+    finally:
+        close_warm_graders()
+    assert record["state"] == "failed" and "install the same grader everywhere" in record["problem"]
+    assert record["score"] is None and len(record["checks"]) == len(CHECKS)
 
 
 # ---- Dask ---------------------------------------------------------------------------
