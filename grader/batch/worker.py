@@ -140,8 +140,7 @@ class WarmGrader:
         return record
 
     def _add_plots(self, record: dict, report: GradeReport, folder: Path) -> None:
-        """Plots come after the sandbox is done with, so the next sandbox starts meanwhile.
-        A plot that cannot be made costs the student a plot, not their grade."""
+        """A plot that cannot be made costs the student a plot, not their grade."""
         try:
             plots = self.assignment.artifacts(report, folder)
         except Exception as error:
@@ -150,17 +149,14 @@ class WarmGrader:
         record["artifacts"] = {p.name: p.read_bytes() for p in plots if p.is_file()}
 
     def _grade(self, path: Path) -> GradeReport:
-        """Grade in the warm sandbox, then start the next one at once: its interpreter and
-        imports get ready while this submission is plotted and its record sent back."""
-        child, self.warm = self.warm, None
+        """Grade in the warm sandbox, starting the next one first: its interpreter and
+        imports (torch) get ready while this submission is graded."""
+        child, self.warm = self.warm, Child(self.assignment, self.limits)
         try:
             return grade(self.assignment, path, limits=self.limits, child=child)
         except BaseException:
-            if child is not None:
-                child.close()
+            child.close()
             raise
-        finally:
-            self.warm = Child(self.assignment, self.limits)
 
     def close(self) -> None:
         if self.warm is not None:
@@ -169,8 +165,8 @@ class WarmGrader:
 
 
 _graders: dict[tuple[str, Limits | None], WarmGrader] = {}
-# The sandbox reaper kills every sandbox child of this process when a grade ends, so a
-# process (a Dask worker may run several threads) grades one submission at a time.
+# One submission at a time per process (a Dask worker may run several threads): the
+# sandbox's own time limits assume it has its share of the machine.
 _one_at_a_time = threading.Lock()
 
 

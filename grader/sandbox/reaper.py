@@ -16,6 +16,12 @@ import time
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
+_live: set[int] = set()  # sandbox children still in use (a batch worker starts the next one early)
+
+
+def track(pid: int) -> None:
+    """A sandbox child that is in use: kill_strays leaves it alone until kill_tree ends it."""
+    _live.add(pid)
 
 
 def become_subreaper() -> None:
@@ -57,6 +63,7 @@ def _kill(pids) -> None:
 
 def kill_tree(process: subprocess.Popen) -> None:
     """Kill a sandbox child, its process group and every descendant; reap them."""
+    _live.discard(process.pid)
     killed: set[int] = set()
     for _ in range(5):  # a fork bomb may add processes while we kill; go round until none are left
         tree = descendants(process.pid)
@@ -95,9 +102,12 @@ def _reap(pids: set[int], patience: float = 5.0) -> None:
 
 
 def kill_strays() -> None:
-    """Kill orphans that were re-parented to us from a sandbox child's tree, and reap them."""
+    """Kill orphans that were re-parented to us from a sandbox child's tree, and reap them;
+    sandbox children still in use are not strays."""
     for _ in range(5):
-        strays = {pid for pid, parent in _parents().items() if parent == os.getpid() and _is_sandboxed(pid)}
+        strays = {
+            pid for pid, parent in _parents().items() if parent == os.getpid() and pid not in _live and _is_sandboxed(pid)
+        }
         if not strays:
             return
         for pid in strays:

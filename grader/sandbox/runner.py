@@ -91,6 +91,7 @@ class Child:
             preexec_fn=lambda: isolation.apply_limits(self.limits),
             start_new_session=True,
         )
+        reaper.track(self.process.pid)
         os.close(answer_write)
         self.answers = os.fdopen(answer_read, "rb", buffering=0)
         self.output = _Output(self.process.stdout, self.limits.output_bytes)
