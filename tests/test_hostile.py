@@ -68,9 +68,10 @@ def adopter():
     only while these tests run."""
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    already = running()
     yield
     prctl(36, 0, 0, 0, 0)
-    survivors()  # reaps what was adopted
+    survivors(spare=already)  # reaps what was adopted
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,7 @@ def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, ad
     places = {"@REPO@": ROOT, "@REFERENCE@": REFERENCE, "@RESULTS@": results, "@RESULTS_DIR@": results.parent,
               "@HOME@": HOME, "@PORT@": listener.getsockname()[1]}
     submission = build(spec, tmp_path / "built", {key: str(value) for key, value in places.items()})
-    before = snapshot()
+    before, already = snapshot(), running()
 
     done = grade(submission, results, tmp_path / "tmp")
 
@@ -158,7 +159,7 @@ def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, ad
     assert sorted(p.name for p in results.parent.iterdir()) in (["r.json"], ["r-plots", "r.json"])
     assert all(decoy.read_text() == "keep me" for decoy in decoys)
     assert_unchanged(before, snapshot())
-    assert survivors(tmp_path / "tmp") == []
+    assert survivors(tmp_path / "tmp", spare=already) == []
 
 
 def grade(submission: Path, results: Path, tmp: Path):
@@ -258,17 +259,22 @@ def assert_unchanged(before: dict, after: dict) -> None:
             assert new == old, f"changed: {key}"
 
 
-def survivors(tmp: Path | None = None) -> list[str]:
+def running() -> set[int]:
+    return {int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+
+
+def survivors(tmp: Path | None = None, spare: set[int] = frozenset()) -> list[str]:
     """Processes left by the submission: orphans adopted by this test, and any process
     whose working directory or environment points into ``tmp``, where this grade's
-    scratch folders were (not other graders that may run at the same time). Reaps
-    zombies; kills and names any survivor."""
+    scratch folders were (not other graders that may run at the same time). Processes
+    in ``spare`` ran before the grade (another test's helpers, such as multiprocessing's
+    resource tracker). Reaps zombies; kills and names any survivor."""
     marker = str(tmp).encode() if tmp else None
     left: list[str] = []
     for _ in range(30):  # a killed tree takes a moment to go
         left = []
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid() or int(entry.name) in spare:
                 continue
             try:
                 state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
