@@ -27,6 +27,7 @@ def main() -> int:
     table = Table(title="Demo: every bundled submission graded", title_justify="left")
     for column in ("Assignment", "Submission", "Score", "What the feedback says first"):
         table.add_column(column)
+    plotted = []
     for name in assignments.names():
         assignment = assignments.get(name)
         submissions = [("reference", assignment.reference_dir), ("stubs", assignment.stub_dir)]
@@ -36,11 +37,18 @@ def main() -> int:
             target = OUT / name / label.replace("/", "-")
             report = grade(assignment, path, artifacts_dir=target / "plots")
             gradescope.write(report, target / "results.json")
+            if report.artifacts:
+                plotted.append(target / "plots")
             first = next((r for r in report.results if r.status == "failed"), None)
             feedback = "" if first is None else (first.hint or first.output.splitlines()[0])[:90]
             table.add_row(name, label, f"{report.score:g}/{report.max_score:g}", feedback)
     console.print(table)
-    console.print(f"Results (results.json and plots per submission) are in {OUT.relative_to(ROOT)}/")
+    console.print(f"Results: {OUT.relative_to(ROOT)}/<assignment>/<submission>/results.json")
+    if plotted:  # the lecture's "Epoch VS Loss" per loop and "Typical Behavior", student against reference
+        console.print(f"Loss plots for {len(plotted)} submissions, for example:")
+        for folder in plotted[:3]:
+            for png in sorted(folder.glob("*.png")):
+                console.print(f"  {png.relative_to(ROOT)}")
     return 0
 
 
