@@ -255,6 +255,11 @@ PREDICTION = [[0.5], [-1.0], [2.0], [0.0], [3.5]]
 TARGET = [[1.0], [-1.0], [0.5], [-2.0], [3.0]]  # one exact tie: the |x| gradient at 0
 
 
+def loss_probe(kind: str) -> Probe:
+    args = {"kind": kind, "prediction": PREDICTION, "target": TARGET}
+    return Probe(f"loss:{kind}", "loss", args, ("list2d", "matrix", "nn"), TIMEOUT)
+
+
 def mae_check(part: str, points: float) -> Check:
     expected_value, expected_grad = torch_loss("MAELoss", PREDICTION, TARGET)
     mse_value, mse_grad = torch_loss("MSELoss", PREDICTION, TARGET)
@@ -291,8 +296,7 @@ def mae_check(part: str, points: float) -> Check:
             mistake,
         )
 
-    probe = Probe("loss:MAELoss", "loss", {"kind": "MAELoss", "prediction": PREDICTION, "target": TARGET}, ("list2d", "matrix", "nn"), TIMEOUT)
-    return Check(f"MAELoss.forward: {part} against torch.nn.L1Loss", points, probe, judge)
+    return Check(f"MAELoss.forward: {part} against torch.nn.L1Loss", points, loss_probe("MAELoss"), judge)
 
 
 def mse_gradient_check(points: float) -> Check:
@@ -311,8 +315,7 @@ def mse_gradient_check(points: float) -> Check:
             mistake,
         )
 
-    probe = Probe("loss:MSELoss", "loss", {"kind": "MSELoss", "prediction": PREDICTION, "target": TARGET}, ("list2d", "matrix", "nn"), TIMEOUT)
-    return Check("Matrix.mean: gradient inside MSELoss against torch.nn.MSELoss", points, probe, judge)
+    return Check("Matrix.mean: gradient inside MSELoss against torch.nn.MSELoss", points, loss_probe("MSELoss"), judge)
 
 
 def checks() -> list[Check]:
