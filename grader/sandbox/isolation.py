@@ -300,6 +300,9 @@ def _bwrap_args(view: View, work: Path, rootless: bool) -> list[str]:
     args += ["--as-pid-1", "--new-session", "--hostname", "sandbox"]
     if rootless:
         args += ["--unshare-user", "--disable-userns"]
+    # A fresh /tmp first: mounted after the binds it would hide any of them under /tmp
+    # (a checkout or venv in /tmp, as a CI clone may be).
+    args += ["--tmpfs", "/tmp"]
     args += _parents(view.read)
     for path in view.read:
         if os.path.islink(path) and str(path) in SYSTEM_DIRS:  # merged /usr: /bin -> usr/bin
@@ -312,7 +315,7 @@ def _bwrap_args(view: View, work: Path, rootless: bool) -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev"]
     # /tmp is read-only; the child writes only in work/, a tmpfs of capped size, so it can
     # fill neither the grader's disk nor its memory.
-    args += ["--tmpfs", "/tmp", *_parents([view.scratch]), "--bind", str(view.scratch), str(view.scratch)]
+    args += [*_parents([view.scratch]), "--bind", str(view.scratch), str(view.scratch)]
     args += ["--remount-ro", "/tmp", "--perms", "01777", "--size", str(WORK_BYTES), "--tmpfs", str(work)]
     args += ["--perms", "01777", "--dir", str(work / "home")]
     return args + ["--chdir", str(work)]
