@@ -22,7 +22,7 @@ from pathlib import Path
 
 
 class _BareNameAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Make ``import matrix`` give the same module object as ``import autodiff.matrix``,
+    """Make ``import matrix`` give the same module object as ``import submission.matrix``,
     so students may write absolute or relative imports without two copies of a class."""
 
     def __init__(self, package: str, names: set[str]):

@@ -33,7 +33,7 @@ class Submission:
     source: Path
     root: Path  # put on the child's sys.path
     package: str
-    modules: dict[str, str]  # logical module -> importable name (e.g. "autodiff.matrix")
+    modules: dict[str, str]  # logical module -> importable name (e.g. "submission.matrix")
     files: dict[str, str] = field(default_factory=dict)  # logical module -> the file a student knows it by
     missing: dict[str, str] = field(default_factory=dict)  # logical module -> why it is missing
     notes: list[str] = field(default_factory=list)  # what the student should know about loading
