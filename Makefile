@@ -5,11 +5,16 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test bench assign
 
-# torch is pinned to the CPU build: an unpinned torch pulls several GB of CUDA packages.
+# torch comes from PyTorch's CPU wheel index: PyPI's torch pulls several GB of CUDA packages.
+# Where that index cannot be reached, the plain pinned wheel; a short timeout so pip never hangs.
+TORCH := torch==2.13.0
+TORCH_INDEX := https://download.pytorch.org/whl/cpu
+
 $(VENV)/installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
+	$(PY) -m pip install --quiet --timeout 15 --retries 0 --index-url $(TORCH_INDEX) "$(TORCH)" \
+	  || $(PY) -m pip install --quiet -c constraints.txt "$(TORCH)"
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 

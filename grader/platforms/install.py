@@ -10,6 +10,8 @@ from grader import __version__
 
 TORCH = "torch==2.13.0"  # the same pin as pyproject.toml (a test keeps them equal)
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # CPU wheels: PyPI's default torch pulls GBs of CUDA
+# A short timeout: where the CPU index cannot be reached, fall back to PyPI's pinned wheel rather than hang.
+TORCH_INDEX_OPTIONS = "--timeout 15 --retries 1"
 PLACEHOLDER_ORG = "YOUR-ORG"
 
 
@@ -31,9 +33,10 @@ class GraderSource:
 
 
 def pip_commands(requirement: str, python: str = "python") -> list[str]:
-    """Torch first, from the CPU index; then the grader, whose own torch pin is then already met."""
+    """Torch first, from the CPU index (else PyPI's pinned wheel); then the grader, whose own
+    torch pin is then already met."""
     return [
         f"{python} -m pip install --upgrade pip",
-        f"{python} -m pip install --index-url {TORCH_INDEX} {TORCH}",
+        f"{python} -m pip install {TORCH_INDEX_OPTIONS} --index-url {TORCH_INDEX} {TORCH} || {python} -m pip install {TORCH}",
         f'{python} -m pip install "{requirement}"',
     ]
