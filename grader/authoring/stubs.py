@@ -2,14 +2,13 @@
 
 In the reference, the body of each function students write sits between
 ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines; the stub keeps the signature and
-docstring and raises NotImplementedError instead. An assignment whose plug-in has an
-``authoring.build_notebook(source)`` also gets its notebook built from both versions.
+docstring and raises NotImplementedError instead. An assignment that declares
+``notebook_from`` also gets its notebook built from both versions.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
 from pathlib import Path
 
 import nbformat
@@ -77,9 +76,7 @@ def generated_files(assignment: Assignment) -> dict[Path, str]:
     for source_path in sorted(assignment.reference_dir.glob("*.py")):
         source = source_path.read_text(encoding="utf-8")
         files[assignment.stub_dir / source_path.name] = stub_source(source, str(source_path))
-    try:
-        authoring = importlib.import_module(f"grader.assignments.{assignment.name}.authoring")
-    except ModuleNotFoundError:
+    if not assignment.notebook_from:
         return files
     module = assignment.modules[next(iter(assignment.modules))]
     reference_source = (assignment.reference_dir / module).read_text(encoding="utf-8")
@@ -87,7 +84,7 @@ def generated_files(assignment: Assignment) -> dict[Path, str]:
         (assignment.reference_dir, reference_source),
         (assignment.stub_dir, stub_source(reference_source)),
     ):
-        files[directory / assignment.notebook] = nbformat.writes(authoring.build_notebook(source)) + "\n"
+        files[directory / assignment.notebook] = nbformat.writes(assignment.build_notebook(source)) + "\n"
     return files
 
 

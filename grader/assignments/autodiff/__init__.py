@@ -6,5 +6,8 @@ ASSIGNMENT = Assignment(
     name="autodiff",
     title="Autodiff: mean, abs and the MAE loss",
     modules={"list2d": "list2d.py", "matrix": "matrix.py", "nn": "nn.py"},
+    probes="grader.assignments.autodiff.probes",
+    checks_from="grader.assignments.autodiff.checks:checks",
+    hidden=("grader.assignments.autodiff.checks",),
     notebook="autodiff.ipynb",
 )

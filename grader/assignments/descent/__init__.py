@@ -7,5 +7,10 @@ ASSIGNMENT = Assignment(
     name="descent",
     title="Minibatch stochastic gradient descent: three training loops",
     modules={"descent": "descent.py"},
+    probes="grader.assignments.descent.probes",
+    checks_from="grader.assignments.descent.checks:checks",
+    hidden=("grader.assignments.descent.checks",),
+    artifacts_from="grader.assignments.descent.checks:artifacts",
     notebook="descent.ipynb",
+    notebook_from="grader.assignments.descent.authoring:build_notebook",
 )
