@@ -246,7 +246,7 @@ def test_progress_keeps_grading_when_its_log_reader_goes_away():
 
 def test_csv_has_student_score_max_score_then_one_column_per_check(graded_class):
     _, gradebook, _ = graded_class
-    with gradebook.with_suffix(".csv").open(newline="") as handle:
+    with gradebook.with_name(f"{gradebook.stem}-checks.csv").open(newline="") as handle:
         table = list(csv.reader(handle))
     assert table[0] == ["student", "score", "max_score", *CHECKS]
     by_student = {row[0]: row for row in table[1:]}

@@ -59,8 +59,8 @@ def test_junit_has_one_testcase_per_check_with_points_and_failures(report, tmp_p
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == [r.name for r in report.results]
     assert [c.get("classname") for c in cases][2] == "autodiff.Matrix.abs"
-    points = [{p.get("name"): float(p.get("value")) for p in c.find("properties")} for c in cases]
-    assert points == [{"points": r.score, "max_points": r.max_score} for r in report.results]
+    assert all(c.find("properties") is None for c in cases)  # Jenkins' schema has none on a testcase
+    assert [c.findtext("system-out") for c in cases] == ["0 / 2 points", "0 / 2 points", "4 / 4 points", "4 / 4 points"]
     failed = [c for c in cases if c.find("failure") is not None]
     assert [c.get("name") for c in failed] == ["List2D.mean: value, 3x4 input", "List2D.abs: values | piped"]
     text = failed[0].find("failure").text
@@ -126,12 +126,12 @@ def test_html_rows_show_points_and_verdicts(report):
 # ---- the Classroom reporter format ---------------------------------------------------
 
 
-def test_step_ids_are_unique_valid_action_ids():
-    names = ["List2D.abs: values, 3x4 input", "List2D.__abs__: values, 3x4 input", "???"]
-    ids = [classroom.step_id(n, name) for n, name in enumerate(names, start=1)]
-    assert len(set(ids)) == 3
+def test_step_ids_are_unique_valid_action_ids_the_reporters_table_shows_whole():
+    ids = [classroom.step_id(n) for n in range(1, 33)]
+    assert len(set(ids)) == 32 and ids[2] == "check-03"
     assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", i) for i in ids)
-    assert ids[2] == "check-03"
+    # autograding-grading-reporter's table: cli-table3 colWidths [20, ...], one space of padding each side
+    assert all(len(i) <= 18 for i in ids)
 
 
 def test_command_grader_result_has_the_reporters_shape():

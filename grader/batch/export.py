@@ -1,4 +1,4 @@
-"""Exports from the gradebook: the CSV that gradebook imports read, and per-student feedback.
+"""Exports from the gradebook: the CSV Canvas imports, a per-check CSV, and per-student feedback.
 
 Both are made from the gradebook alone, never from a run's memory, so they are the
 same whether the class was graded in one run, resumed after a kill, or on a cluster.
@@ -41,29 +41,51 @@ def check_names(book: Gradebook, assignment: str) -> list[str]:
     return sorted(first_position, key=lambda name: (first_position[name], name))
 
 
-def write_csv(book: Gradebook, assignment: str, path: Path) -> int:
-    """``student, score, max_score`` then one column per check; returns the number of students.
+CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]  # Canvas's gradebook CSV
+
+
+def breakdown_path(path: Path) -> Path:
+    """Where the per-check breakdown goes, next to the gradebook CSV."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-checks{path.suffix or '.csv'}")
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    temporary.replace(path)  # an import never reads half a file
+
+
+def write_csv(book: Gradebook, assignment: str, path: Path, column: str | None = None) -> int:
+    """Two CSVs; returns the number of students.
+
+    ``path``: Canvas's gradebook import shape, its identity columns then one score column
+    for the assignment (``column``, default the assignment's title; Canvas turns every
+    other column into a new assignment). The student id fills Student and SIS Login ID.
+    ``<path stem>-checks.csv``: ``student, score, max_score`` then one column per check.
 
     A student whose grading failed (the grader's fault, retried next run) has empty
-    scores, which Canvas and Gradescope read as "no grade yet" rather than zero."""
+    scores, which Canvas reads as "no grade yet" rather than zero."""
+    from grader import assignments
+
     names = check_names(book, assignment)
     scores: dict[str, dict[str, float]] = {}
     for row in book.checks(assignment):
         scores.setdefault(row["student"], {})[row["name"]] = row["score"]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
     submissions = book.submissions(assignment)
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", "score", "max_score", *map(_cell, names)])
-        for row in submissions:
-            graded = row["state"] == GRADED
-            own = scores.get(row["student"], {}) if graded else {}
-            writer.writerow(
-                [_cell(row["student"]), _number(row["score"] if graded else None), _number(row["max_score"]), *(_number(own.get(n)) for n in names)]
-            )
-    temporary.replace(path)  # an import never reads half a file
+    title = column or assignments.get(assignment).title
+    gradebook = [[*CANVAS_IDENTITY, _cell(title)]]
+    breakdown = [["student", "score", "max_score", *map(_cell, names)]]
+    for row in submissions:
+        graded = row["state"] == GRADED
+        student, score = _cell(row["student"]), _number(row["score"] if graded else None)
+        gradebook.append([student, "", "", student, "", score])
+        own = scores.get(row["student"], {}) if graded else {}
+        breakdown.append([student, score, _number(row["max_score"]), *(_number(own.get(n)) for n in names)])
+    _write_rows(breakdown_path(path), breakdown)
+    _write_rows(Path(path), gradebook)
     return len(submissions)
 
 

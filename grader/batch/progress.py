@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader.batch.gradebook import FAILED
+from grader.outputs.summary import plain
 
 
 def is_failure(record: dict) -> bool:
@@ -71,7 +72,7 @@ class BatchProgress:
             failures = f"[red]{self.failures} failed[/]" if self.failures else "0 failed"
             self.bar.update(self.task, advance=1, rate=f"{self.rate():.2f}/s", failures=failures)
             if is_failure(record):
-                self.bar.console.print(f"[red]{escape(record['student'])}[/]: {escape(describe(record))}", highlight=False)
+                self.bar.console.print(f"[red]{escape(plain(record['student']))}[/]: {escape(plain(describe(record)))}", highlight=False)
             return
         if self.stream is None:
             return
@@ -80,7 +81,7 @@ class BatchProgress:
         width = len(str(self.total))
         try:
             print(
-                f"[{self.done:>{width}}/{self.total}] {record['student']}: {describe(record)} "
+                f"[{self.done:>{width}}/{self.total}] {plain(record['student'])}: {plain(describe(record))} "
                 f"({record['seconds']:.1f} s) | {self.rate():.2f}/s, {eta_text}, {self.failures} failed",
                 file=self.stream,
                 flush=True,

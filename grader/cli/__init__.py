@@ -11,7 +11,10 @@ import importlib
 import pkgutil
 import sys
 
+from grader.sandbox.isolation import IsolationRefused
+
 EXIT_USAGE = 2  # the caller's own mistake (unknown assignment, no such path); grading ran -> 0
+EXIT_REFUSED = 3  # the sandbox here is too weak to grade with; nothing was graded
 
 
 class UsageError(Exception):
@@ -32,3 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except IsolationRefused as error:  # this machine's sandbox is weaker than grading may use
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REFUSED

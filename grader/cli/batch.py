@@ -8,6 +8,7 @@ from pathlib import Path
 
 from grader import assignments
 from grader.cli import UsageError
+from grader.outputs.summary import plain
 
 HELP = "grade a whole class into a SQLite gradebook (resumable), with a CSV, per-student feedback and a class report"
 
@@ -33,6 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for the batch machinery.
     from grader.batch.discover import DiscoveryError
+    from grader.batch.export import breakdown_path
     from grader.batch.gradebook import GradebookBusy
     from grader.batch.pool import DEFAULT_SUBMISSION_TIMEOUT, WorkersCannotStart
     from grader.batch.run import BatchOptions, run_batch
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if result.failed:
         print(f"{result.failed} could not be graded because the grader failed (earlier grades are kept); run the same command again to retry them.")
     if result.absent:
-        shown = ", ".join(result.absent[:10]) + (" ..." if len(result.absent) > 10 else "")
+        shown = ", ".join(map(plain, result.absent[:10])) + (" ..." if len(result.absent) > 10 else "")
         print(f"{len(result.absent)} students in the gradebook have no submission in {args.submissions} (their grades are kept): {shown}")
-    print(f"Gradebook: {options.gradebook}\nCSV: {options.csv}\nFeedback: {options.feedback}/\nClass report: {options.report}")
+    print(f"Gradebook: {options.gradebook}\nCanvas CSV: {options.csv} (per check: {breakdown_path(options.csv)})\nFeedback: {options.feedback}/\nClass report: {options.report}")
     return EXIT_GRADER_FAILURES if result.failed else 0

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from grader.outputs.classroom import earned_full_points
+from grader.outputs.summary import plain
 
 HELP = "print one check's verdict from a results.json; exit 0 only if it earned all its points (a Classroom workflow step)"
 
@@ -28,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     if test is None:
         print(f"The grade has no check named {args.check!r}: the workflow and the grader are from different versions.")
         return 1
-    print(f"{test['name']}: {test['score']:g} / {test['max_score']:g} points")
+    print(plain(f"{test['name']}: {test['score']:g} / {test['max_score']:g} points"))
     if test["output"]:
-        print(test["output"])
+        print(plain(test["output"]))
     if args.points is not None and float(test["max_score"]) != args.points:
         print(f"This step awards {args.points:g} points but the grader gives the check {test['max_score']:g}: the workflow was changed.")
         return 1

@@ -1,4 +1,12 @@
-"""Gradescope's results.json: the format every other place (Classroom, batch) also reads."""
+"""Gradescope's results.json: the format every other place (Classroom, batch) also reads.
+
+Outputs are Markdown (``output_format: md``) so that hints show their code as code. Only
+the grader's own hint keeps its Markdown; everything else in a message may quote the
+student (names, values, errors) and is escaped, and what their code printed goes in a
+fenced block. What the sandbox could enforce is for the instructor: it goes in a hidden
+test, never in the student's feedback; plots are files the student cannot see, so they
+are not mentioned.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +14,81 @@ import json
 from pathlib import Path
 
 from grader import __version__
-from grader.scoring import GradeReport
+from grader.outputs.markdown import code_block, inline
+from grader.outputs.notes import for_instructor, for_students
+from grader.scoring import CheckResult, GradeReport
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+FORMAT = "md"
+PRINTED = "\nYour code printed:\n"  # how scoring.py introduces the student's own output
+INSTRUCTOR_TEST = "Sandbox (instructor only)"
+
+
+def check_output(result: CheckResult) -> str:
+    """One check's feedback as Markdown: the message escaped, the hint as written, the
+    student's printed output in a fence."""
+    text, printed = result.output, ""
+    if PRINTED in text:
+        text, printed = text.split(PRINTED, 1)
+    hint = f"\nHint: {result.hint}" if result.hint else ""
+    if hint and text.endswith(hint):
+        text = text[: -len(hint)]
+    headline, _, details = text.partition("\n")
+    parts = [inline(headline), code_block(details) if details.strip() else ""]
+    if hint:
+        parts.append(f"**Hint:** {result.hint}")
+    if printed:
+        parts.append("Your code printed:\n\n" + code_block(printed))
+    return "\n\n".join(part for part in parts if part)
 
 
 def results(report: GradeReport) -> dict:
-    lines = [f"{report.assignment}: {report.score:g} / {report.max_score:g} points (grader {__version__})"]
+    student_notes, instructor_notes = for_students(report.notes), for_instructor(report.notes)
+    lines = [f"**{inline(report.assignment)}: {report.score:g} / {report.max_score:g} points** (grader {__version__})"]
     if report.problem:
-        lines.append(f"Your submission could not be graded: {report.problem}")
-    lines += [f"Note: {note}" for note in report.notes]
-    lines += [f"Plot: {path.name}" for path in report.artifacts]
+        lines.append(f"Your submission could not be graded: {inline(report.problem)}")
+    lines += [f"Note: {inline(note)}" for note in student_notes]
+    tests = [
+        {
+            "name": result.name,
+            "number": str(number),
+            "score": result.score,
+            "max_score": result.max_score,
+            "status": result.status,
+            "output": check_output(result),
+            "output_format": FORMAT,
+            **({"tags": [result.mistake]} if result.mistake else {}),
+        }
+        for number, result in enumerate(report.results, start=1)
+    ]
+    if instructor_notes:
+        tests.append(
+            {
+                "name": INSTRUCTOR_TEST,
+                "score": 0,
+                "max_score": 0,
+                "status": "passed",
+                "output": code_block("\n".join(instructor_notes)),
+                "output_format": FORMAT,
+                "visibility": "hidden",
+            }
+        )
     return {
         "score": report.score,
         "max_score": report.max_score,
         "execution_time": round(report.execution_time, 3),
-        "output": "\n".join(lines),
+        "output": "\n\n".join(lines),
+        "output_format": FORMAT,
+        "test_output_format": FORMAT,
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "tests": [
-            {
-                "name": result.name,
-                "number": str(number),
-                "score": result.score,
-                "max_score": result.max_score,
-                "status": result.status,
-                "output": result.output,
-                **({"tags": [result.mistake]} if result.mistake else {}),
-            }
-            for number, result in enumerate(report.results, start=1)
-        ],
+        "tests": tests,
     }
+
+
+def graded_tests(results: dict) -> list[dict]:
+    """The tests that are checks (worth points), without the instructor's hidden notes."""
+    return [test for test in results["tests"] if test.get("visibility") != "hidden"]
 
 
 def write(report: GradeReport, path: Path) -> None:

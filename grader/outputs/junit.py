@@ -1,4 +1,8 @@
-"""JUnit XML of a grade, for CI test-report viewers: one testcase per check, with its points."""
+"""JUnit XML of a grade, for CI test-report viewers: one testcase per check, with its points.
+
+The shape is the one Jenkins and GitLab read (tests/schemas/junit-jenkins.xsd): properties
+only on the suite, so a check's points go in its system-out. Sandbox notes are for the
+instructor: a suite property, never a student-facing message."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from grader import __version__
+from grader.outputs.notes import for_instructor, for_students
 from grader.scoring import GradeReport
 
 # XML 1.0 cannot carry most control characters at all, and student code prints them
@@ -32,18 +37,21 @@ def document(report: GradeReport) -> ET.ElementTree:
         time=f"{report.execution_time:.3f}",
     )
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("score", report.score), ("max_score", report.max_score), ("submission", report.submission)):
-        ET.SubElement(properties, "property", name=name, value=clean(f"{value:g}" if isinstance(value, float) else str(value)))
+    sandbox = "\n".join(for_instructor(report.notes))
+    for name, value in (("score", f"{report.score:g}"), ("max_score", f"{report.max_score:g}"), ("submission", report.submission), ("sandbox", sandbox)):
+        if value:
+            ET.SubElement(properties, "property", name=name, value=clean(value))
     for result in report.results:
-        case = ET.SubElement(suite, "testcase", classname=f"{report.assignment}.{result.function}", name=clean(result.name), time="0")
-        points = ET.SubElement(case, "properties")
-        ET.SubElement(points, "property", name="points", value=f"{result.score:g}")
-        ET.SubElement(points, "property", name="max_points", value=f"{result.max_score:g}")
+        case = ET.SubElement(suite, "testcase", classname=clean(f"{report.assignment}.{result.function}"), name=clean(result.name), time="0")
+        points = f"{result.score:g} / {result.max_score:g} points"
         if result.status == "failed":
             first_line = result.output.splitlines()[0] if result.output else "failed"
             failure = ET.SubElement(case, "failure", message=clean(first_line), type="check failed")
-            failure.text = clean(f"{result.score:g} / {result.max_score:g} points\n{result.output}")
-    lines = ([f"Could not grade this submission: {report.problem}"] if report.problem else []) + [f"Note: {n}" for n in report.notes]
+            failure.text = clean(f"{points}\n{result.output}")
+        ET.SubElement(case, "system-out").text = points
+    lines = ([f"Could not grade this submission: {report.problem}"] if report.problem else []) + [
+        f"Note: {n}" for n in for_students(report.notes)
+    ]
     if lines:
         ET.SubElement(suite, "system-out").text = clean("\n".join(lines))
     ET.indent(suites)

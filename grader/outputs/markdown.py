@@ -11,6 +11,7 @@ import html
 import re
 from pathlib import Path
 
+from grader.outputs.notes import for_students
 from grader.scoring import GradeReport
 
 
@@ -39,7 +40,7 @@ def render(report: GradeReport) -> str:
         mark = "✅" if result.status == "passed" else "❌"
         lines.append(f"| {mark} | {cell(result.name)} | {result.score:g} / {result.max_score:g} |")
     lines.append("")
-    lines += [f"> {inline(note)}" for note in report.notes]
+    lines += [f"> {inline(note)}" for note in for_students(report.notes)]  # the sandbox's are in the job log
     failures = [r for r in report.results if r.status == "failed"]
     if failures and not report.problem:
         lines += ["", f"<details><summary>What to fix ({len(failures)})</summary>", ""]

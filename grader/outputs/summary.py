@@ -1,33 +1,52 @@
-"""The readable summary printed after a grade: a table of checks, then what to fix."""
+"""The readable summary printed after a grade: a table of checks, then what to fix, then
+what the sandbox could enforce (for the instructor, who reads the job log).
+
+Names, notes and messages can quote the submission, so they reach the terminal as plain
+text: never as rich markup, and without terminal escape sequences or control characters.
+"""
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from grader.outputs.notes import for_instructor, for_students
 from grader.scoring import GradeReport
+
+# CSI/OSC escape sequences first (so their parameters go too), then any other control character.
+_TERMINAL_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text: str) -> str:
+    """``text`` safe to print on a terminal: escape sequences and control characters removed."""
+    return _TERMINAL_CONTROL.sub("", str(text))
 
 
 def show(report: GradeReport, console: Console | None = None) -> None:
     console = console or Console(highlight=False)
-    table = Table(title=f"{report.assignment}: {report.submission}", title_justify="left")
+    table = Table(title=Text(plain(f"{report.assignment}: {report.submission}")), title_justify="left")
     table.add_column("Check")
     table.add_column("Points", justify="right")
     table.add_column("", justify="center")
     for result in report.results:
-        mark = "[green]pass[/]" if result.status == "passed" else "[red]FAIL[/]"
-        table.add_row(result.name, f"{result.score:g}/{result.max_score:g}", mark)
+        mark = Text("pass", style="green") if result.status == "passed" else Text("FAIL", style="red")
+        table.add_row(Text(plain(result.name)), f"{result.score:g}/{result.max_score:g}", mark)
     console.print(table)
     if report.problem:
-        console.print(f"[bold red]Could not grade this submission:[/] {report.problem}")
-    for note in report.notes:
-        console.print(f"[yellow]Note:[/] {note}", markup=True)
+        console.print(Text.assemble(("Could not grade this submission: ", "bold red"), plain(report.problem)))
+    for note in for_students(report.notes):
+        console.print(Text.assemble(("Note: ", "yellow"), plain(note)))
     failures = [r for r in report.results if r.status == "failed"]
     if failures and not report.problem:
-        console.print("\n[bold]What to fix[/]")
+        console.print(Text("\nWhat to fix", style="bold"))
         for result in failures:
-            console.print(f"[red]x[/] [bold]{result.name}[/]", markup=True)
-            console.print("    " + result.output.replace("\n", "\n    "), markup=False)
+            console.print(Text.assemble(("x ", "red"), (plain(result.name), "bold")))
+            console.print(Text("    " + plain(result.output).replace("\n", "\n    ")))
     for path in report.artifacts:
-        console.print(f"Plot: {path}")
-    console.print(f"[bold]Score: {report.score:g} / {report.max_score:g}[/] ({report.execution_time:.1f} s)")
+        console.print(Text(plain(f"Plot: {path}")))
+    console.print(Text.assemble((f"Score: {report.score:g} / {report.max_score:g}", "bold"), f" ({report.execution_time:.1f} s)"))
+    for note in for_instructor(report.notes):
+        console.print(Text(plain(f"For the instructor: {note}"), style="dim"))

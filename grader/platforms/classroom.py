@@ -71,7 +71,7 @@ def workflow(assignment: Assignment, checks: list[Check], options: Options) -> d
         check_steps.append(
             {
                 "name": check.name,
-                "id": step_id(number, check.name),
+                "id": step_id(number),
                 "uses": COMMAND_GRADER,
                 "with": {
                     "test-name": check.name,
