@@ -399,7 +399,7 @@ def test_rounding_sized_differences_pass_and_the_tolerance_has_margin(reference,
     make_model = fixtures.make_model
 
     def perturbed_model(scale):
-        def make(cls):
+        def make(cls=torch.nn.Sequential):
             model = make_model(cls)
             generator = torch.Generator().manual_seed(7)
             with torch.no_grad():

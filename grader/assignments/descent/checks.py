@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from grader.assignments.descent import answers
 from grader.plugin import Check, Probe, Verdict, failed, passed
 
 # Five epochs instead of the lecture's 100. Every mistake graded here shows within the
@@ -225,6 +226,7 @@ class Run:
     steps: int
     external: int
     returned: dict
+    final_params: list[float | None]
     diagnosis: dict[str, str] = field(default_factory=dict)  # mistake -> evidence
 
     @property
@@ -272,8 +274,8 @@ class Run:
         )
 
 
-def read_run(value: dict) -> Run:
-    setup = value["setup"]
+def read_run(value: dict, setup: answers.Setup) -> Run:
+    """A decoded answer (see answers.decode) read against what the grading process expects."""
     forwards: dict[int, Forward] = {}
     order: list[Forward] = []
     updates: list[Update] = []
@@ -326,19 +328,20 @@ def read_run(value: dict) -> Run:
         elif tag == "P":
             external += 1
             update(False, "")
-    counts = value.get("counts", {})
+    counts = value["counts"]
     return Run(
-        loop=setup["loop"],
-        epochs=setup["epochs"],
-        per_epoch=setup["updates_per_epoch"],
-        batch_size=setup["batch_size"],
+        loop=setup.loop,
+        epochs=setup.epochs,
+        per_epoch=setup.per_epoch,
+        batch_size=setup.batch_size,
         forwards=order,
         updates=updates,
         passes=passes,
-        truncated=bool(value.get("truncated")),
+        truncated=value["truncated"],
         steps=counts.get("S", steps),
         external=counts.get("P", external),
         returned=value["returned"],
+        final_params=value["final_params"],
     )
 
 
@@ -530,20 +533,52 @@ def _some(numbers: list[int], limit: int = 6) -> str:
     return f"[{shown}{', ...' if len(numbers) > limit else ''}]" if numbers else "[] (never)"
 
 
-_cache: dict[int, tuple[Any, Run]] = {}
+_cache: dict[int, tuple[Any, Run | answers.Inconsistent]] = {}
 
 
-def analyse(value: dict) -> Run:
-    """The run read and diagnosed; cached, since seven checks read the same probe value."""
+def setup_of(reference: dict) -> answers.Setup:
+    """What this loop's run must be, from the reference's answer: computed in this process, never the child's."""
+    return answers.expected_setup(reference["setup"]["loop"], EPOCHS)
+
+
+def analyse(value: Any, reference: dict) -> Run:
+    """The run decoded, cross-checked, read and diagnosed; raises answers.Inconsistent.
+
+    Cached, since seven checks read the same probe value."""
     hit = _cache.get(id(value))
-    if hit is not None and hit[0] is value:
-        return hit[1]
-    run = read_run(value)
-    run.diagnosis = diagnose(run)
-    if len(_cache) > 64:
-        _cache.clear()
-    _cache[id(value)] = (value, run)
-    return run
+    if hit is None or hit[0] is not value:
+        try:
+            setup = setup_of(reference)
+            run = read_run(answers.decode(value, setup), setup)
+            run.diagnosis = diagnose(run)
+            hit = (value, run)
+        except answers.Inconsistent as error:
+            hit = (value, error)
+        if len(_cache) > 64:
+            _cache.clear()
+        _cache[id(value)] = hit
+    if isinstance(hit[1], answers.Inconsistent):
+        raise hit[1]
+    return hit[1]
+
+
+def rejecting_inconsistent(judge: Callable[[Any, dict], Verdict]) -> Callable[[Any, dict], Verdict]:
+    """A loop judge that fails, unscored, when the child's answer is malformed or contradicts itself."""
+
+    def judge_or_reject(value: Any, reference: dict) -> Verdict:
+        try:
+            return judge(value, reference)
+        except answers.Inconsistent as error:
+            loop = reference["setup"]["loop"]
+            return failed(
+                f"{loop}: the sandbox's report is inconsistent ({error}), so it is rejected and this check is "
+                f"not scored. Student code must not change the grader's instruments (the model's, optimizer's "
+                f"and loaders' trace).",
+                "",
+                "inconsistent_report",
+            )
+
+    return judge_or_reject
 
 
 def explained(run: Run, message: str, relevant: set[str] | None = None, fallback: str = "") -> Verdict:
@@ -578,14 +613,14 @@ TRAJECTORY_MISTAKES = set(PRIORITY) - FORMAT_ONLY
 
 
 def judge_returns(value: dict, reference: dict) -> Verdict:
-    run = analyse(value)
+    run = analyse(value, reference)
     r = run.returned
     if "not_two_lists" in run.diagnosis:
         return explained(run, f"{run.context} must return (train_losses, valid_losses), two lists.", {"not_two_lists"})
     for key in ("tensors_not_floats", "not_python_floats"):
         if key in run.diagnosis:
             return explained(run, f"{run.context} must return lists of Python floats.", {key})
-    ref_train, ref_valid = returned_lists(analyse(reference))
+    ref_train, ref_valid = returned_lists(analyse(reference, reference))
     got = (r["train"]["length"], r["valid"]["length"])
     want = (len(ref_train), len(ref_valid))
     if got != want:
@@ -602,7 +637,7 @@ def judge_returns(value: dict, reference: dict) -> Verdict:
 
 
 def judge_updates(value: dict, reference: dict) -> Verdict:
-    run = analyse(value)
+    run = analyse(value, reference)
     U, E = run.per_epoch, run.epochs
     if run.truncated:
         return explained(run, f"{run.context}: the loop did far more work than {E} epochs need.", UPDATE_MISTAKES, "too_much_work")
@@ -627,7 +662,7 @@ def judge_updates(value: dict, reference: dict) -> Verdict:
 
 
 def judge_gradients(value: dict, reference: dict) -> Verdict:
-    run = analyse(value)
+    run = analyse(value, reference)
     if not run.updates:
         return explained(run, f"{run.context}: no update was made, so no gradient was used.", GRADIENT_MISTAKES | {"own_optimizer"}, "no_update")
     bad = [
@@ -658,7 +693,7 @@ def judge_gradients(value: dict, reference: dict) -> Verdict:
 
 
 def judge_validation(value: dict, reference: dict) -> Verdict:
-    run = analyse(value)
+    run = analyse(value, reference)
     relevant = [k for k in VALIDATION_MISTAKES if k in run.diagnosis]
     made = [f.updates for f in run.validations]
     ends = run.epoch_ends
@@ -679,7 +714,7 @@ def _trajectory(which: str) -> Callable[[dict, dict], Verdict]:
     index = 0 if which == "training" else 1
 
     def judge(value: dict, reference: dict) -> Verdict:
-        run, ref = analyse(value), analyse(reference)
+        run, ref = analyse(value, reference), analyse(reference, reference)
         got, want = returned_lists(run)[index], returned_lists(ref)[index]
         unit = "update" if which == "training" else "epoch"
         if got is None:
@@ -714,8 +749,8 @@ PARAMETER_NAMES = [f"0.weight[{i}]" for i in range(10)] + [f"0.bias[{i}]" for i 
 
 
 def judge_parameters(value: dict, reference: dict) -> Verdict:
-    run = analyse(value)
-    got, want = value["final_params"], reference["final_params"]
+    run = analyse(value, reference)
+    got, want = run.final_params, analyse(reference, reference).final_params
     if len(got) != len(want):
         return failed(f"{run.context}: the model has {len(got)} parameters after training; expected {len(want)}.")
     wrong = [i for i, (a, b) in enumerate(zip(got, want)) if not close(a, b)]
@@ -880,13 +915,13 @@ def loaders_probe() -> Probe:
 
 
 LOOP_CHECKS = [  # (name after "<loop>: ", points, judge): 30 points per loop, whole points for Classroom
-    ("returns two lists of floats", 2, judge_returns),
-    ("updates per epoch", 5, judge_updates),
-    ("zero_grad discipline", 5, judge_gradients),
-    ("validation once per epoch, parameters untouched", 5, judge_validation),
-    ("training losses match the reference", 5, judge_training_losses),
-    ("validation losses match the reference", 4, judge_validation_losses),
-    ("final parameters match the reference", 4, judge_parameters),
+    ("returns two lists of floats", 2, rejecting_inconsistent(judge_returns)),
+    ("updates per epoch", 5, rejecting_inconsistent(judge_updates)),
+    ("zero_grad discipline", 5, rejecting_inconsistent(judge_gradients)),
+    ("validation once per epoch, parameters untouched", 5, rejecting_inconsistent(judge_validation)),
+    ("training losses match the reference", 5, rejecting_inconsistent(judge_training_losses)),
+    ("validation losses match the reference", 4, rejecting_inconsistent(judge_validation_losses)),
+    ("final parameters match the reference", 4, rejecting_inconsistent(judge_parameters)),
 ]
 
 
@@ -908,13 +943,14 @@ def checks() -> list[Check]:
 # ----------------------------------------------------------------------------------
 
 
-def _curves(outcome) -> tuple[list, list] | None:
-    """(training losses, validation losses) as floats from an outcome, or None if there are none."""
-    if outcome is None or not outcome.ok or not isinstance(outcome.value, dict):
+def _curves(outcome, reference) -> tuple[list, list] | None:
+    """(training losses, validation losses) as floats from an outcome, or None if there are none
+    (or the answer is rejected)."""
+    if outcome is None or not outcome.ok or reference is None or not reference.ok:
         return None
     try:
-        train, valid = returned_lists(read_run(outcome.value))
-    except (KeyError, TypeError, ValueError, IndexError):
+        train, valid = returned_lists(analyse(outcome.value, reference.value))
+    except answers.Inconsistent:
         return None
     if train is None or valid is None:
         return None
@@ -936,10 +972,8 @@ def _panel(ax, loop: str, report) -> None:
     outcomes = getattr(report, "outcomes", {}) or {}
     references = getattr(report, "reference", {}) or {}
     mine, ref = outcomes.get(key), references.get(key)
-    per_epoch = 1
-    if ref is not None and ref.ok and isinstance(ref.value, dict):
-        per_epoch = ref.value.get("setup", {}).get("updates_per_epoch", 1)
-    ref_curves, my_curves = _curves(ref), _curves(mine)
+    per_epoch = answers.expected_setup(loop, EPOCHS).per_epoch
+    ref_curves, my_curves = _curves(ref, ref), _curves(mine, ref)
     if ref_curves:
         _draw(ax, ref_curves, per_epoch, "reference", {"linestyle": "--", "alpha": 0.6, "linewidth": 1})
     if my_curves:
