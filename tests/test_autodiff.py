@@ -13,6 +13,7 @@ import pytest
 from conftest import ROOT, read_results, run_grader
 from grader import assignments
 from grader.grade import grade
+from grader.outputs.gradescope import graded_tests
 
 AUTODIFF = assignments.get("autodiff")
 
@@ -35,9 +36,9 @@ def test_stubs_get_zero_with_not_implemented_messages(tmp_path):
     assert done.returncode == 0, done.stderr
     results = read_results(tmp_path / "r.json")
     assert results["score"] == 0 and results["max_score"] == 100
-    for test in results["tests"]:
+    for test in graded_tests(results):  # not the instructor's hidden sandbox notes
         function = test["name"].split(":")[0]
-        assert test["output"].startswith(f"{function} is not implemented yet"), test
+        assert test["output"].replace("\\_", "_").startswith(f"{function} is not implemented yet"), test  # Markdown-escaped
 
 
 def test_every_check_name_starts_with_the_function_it_grades():

@@ -108,7 +108,14 @@ def test_html_escapes_everything_a_student_controls(report):
     assert page.lower().count("<script") == 0
     assert "<img src=x" not in page and "<b>repo</b>" not in page and "<odd>" not in page
     assert "&lt;script&gt;document.body.dataset.pwned = 1&lt;/script&gt;" in page
-    assert "student &lt;b&gt;repo&lt;/b&gt;" in page
+
+
+def test_html_names_the_submission_not_the_graders_path(report):
+    report.submission = "/srv/course-2026/batch/alice <i>homework"
+    page = html.render(report)
+    assert "<title>alice &lt;i&gt;homework: autodiff 8 / 12</title>" in page
+    assert "<h1>autodiff: alice &lt;i&gt;homework</h1>" in page
+    assert "/srv/course-2026" not in page
 
 
 def test_html_rows_show_points_and_verdicts(report):

@@ -28,7 +28,7 @@ import yaml
 from grader import __version__, assignments
 from grader.cli import main
 from grader.outputs import classroom
-from grader.outputs.gradescope import SCHEMA_PATH
+from grader.outputs.gradescope import SCHEMA_PATH, graded_tests
 from grader.platforms import classroom as template
 from grader.platforms import gradescope, install
 from grader.plugin import repo_path
@@ -375,7 +375,7 @@ def test_run_autograder_writes_a_valid_results_json(autograder_zip, tmp_path, so
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(results, json.loads(SCHEMA_PATH.read_text()))
-    assert (results["score"], results["max_score"], len(results["tests"])) == (points, 100, 32)
+    assert (results["score"], results["max_score"], len(graded_tests(results))) == (points, 100, 32)
 
 
 def test_make_installs_cpu_torch_and_falls_back_without_hanging():
@@ -386,3 +386,16 @@ def test_make_installs_cpu_torch_and_falls_back_without_hanging():
     first, fallback = torch_line.split(" || ")
     assert "--index-url https://download.pytorch.org/whl/cpu" in first and "--retries 0" in first and "--timeout" in first
     assert fallback.endswith('pip install --quiet -c constraints.txt "torch==2.13.0"') and "index" not in fallback
+
+
+def test_gradescope_keeps_the_sandbox_notes_for_the_instructor(autograder_zip, tmp_path):
+    """Students see checks and hints; what isolation held goes to a hidden test (Gradescope
+    shows tests with visibility "hidden" to instructors only)."""
+    root = autograder_root(autograder_zip, tmp_path, ASSIGNMENT.stub_dir)
+    environment = {"PATH": os.environ["PATH"], "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
+    subprocess.run([str(root / "run_autograder")], cwd=tmp_path, env=environment, capture_output=True, timeout=300, check=True)
+    results = json.loads((root / "results" / "results.json").read_text())
+    visible = json.dumps({**results, "tests": graded_tests(results)})
+    assert "sandbox" not in visible.lower()
+    (hidden,) = [t for t in results["tests"] if t.get("visibility") == "hidden"]
+    assert hidden["max_score"] == 0 and "sandbox:" in hidden["output"]

@@ -1,4 +1,4 @@
-"""The command line: ``python -m grader COMMAND ...``.
+"""The command line, ``python -m grader COMMAND ...`` (installed also as ``nn-grader``).
 
 Each command is a module here with ``HELP``, ``configure(parser)`` and ``run(args) -> int``;
 a new module is a new command.
@@ -11,8 +11,11 @@ import importlib
 import pkgutil
 import sys
 
+from grader import __version__
 from grader.sandbox.isolation import IsolationRefused
 
+PROG = "python -m grader"  # the one name help and docs use; `nn-grader` is the same program
+DESCRIPTION = "nn-grader: grade the neural-networks course's assignments, one submission or a whole class."
 EXIT_USAGE = 2  # the caller's own mistake (unknown assignment, no such path); grading ran -> 0
 EXIT_REFUSED = 3  # the sandbox here is too weak to grade with; nothing was graded
 
@@ -22,7 +25,8 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=f"Run `{PROG} COMMAND --help` for a command's options.")
+    parser.add_argument("--version", action="version", version=f"nn-grader {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{__name__}.{info.name}")

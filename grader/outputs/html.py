@@ -1,22 +1,26 @@
-"""One self-contained HTML page for a grade: the score, what to fix, the plots (embedded
-as data URIs) and the table of every check, in that order so a phone shows the feedback
-first. The file can be mailed, uploaded as a CI artifact or opened with nothing beside it.
+"""One self-contained HTML page for a grade, in the order a student reads it: the score,
+what to fix first (each hint once, with the checks it costs), the details of each failed
+check, the plots (embedded as data URIs) and the table of every check; last, for the
+instructor, what the sandbox could enforce. The file can be mailed, uploaded as a CI
+artifact or opened with nothing beside it.
 
-Check outputs quote what the student's code printed, so every piece of text is escaped,
-and the page's Content-Security-Policy forbids scripts and remote loads in case anything
-ever slips through.
+Check outputs quote what the student's code printed, so the template escapes every value
+(jinja2 autoescape), and the page's Content-Security-Policy forbids scripts and remote
+loads in case anything ever slips through.
 """
 
 from __future__ import annotations
 
 import base64
 import mimetypes
-from html import escape
-from pathlib import Path
-from string import Template
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+import jinja2
 
 from grader import __version__
-from grader.scoring import GradeReport
+from grader.outputs.notes import for_instructor, for_students
+from grader.scoring import CheckResult, GradeReport
 
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'"
 
@@ -30,7 +34,10 @@ h1 { font-size: 1.4rem; margin: 0 0 .25rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.15rem; margin: 1.5rem 0 .5rem; }
 .score { font-size: 2rem; font-weight: 700; margin: 0; }
 .meta, .note { color: GrayText; font-size: .875rem; overflow-wrap: anywhere; }
-.problem { border-left: 4px solid var(--bad); padding: .5rem .75rem; background: var(--soft); overflow-wrap: anywhere; }
+.problem, .fix li { border-left: 4px solid var(--bad); padding: .5rem .75rem; background: var(--soft); overflow-wrap: anywhere; }
+.fix { list-style: none; padding: 0; }
+.fix li { margin: .5rem 0; }
+.fix .checks { font-size: .875rem; color: GrayText; }
 .table-wrap { overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; }
 th, td { padding: .4rem .5rem; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
@@ -45,39 +52,119 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--soft); p
 figure { margin: 1rem 0; }
 img { max-width: 100%; height: auto; display: block; background: white; }
 figcaption { font-size: .875rem; color: GrayText; overflow-wrap: anywhere; }
+.instructor { margin-top: 2rem; border-top: 1px solid var(--line); }
 """
 
-PAGE = Template("""<!doctype html>
+TEMPLATES = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+TEMPLATES.filters["points"] = lambda value: f"{value:g}"
+PAGE = TEMPLATES.from_string("""\
+<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="$policy">
-<title>$title</title>
-<style>$style</style>
+<meta http-equiv="Content-Security-Policy" content="{{ policy | safe }}">
+<title>{{ name }}: {{ assignment }} {{ score }} / {{ max_score }}</title>
+<style>{{ style | safe }}</style>
 </head>
 <body>
 <main>
 <header>
-<h1>$assignment</h1>
-<p class="score">$score / $max_score points</p>
-<p class="meta">Submission: $submission &middot; graded in $seconds s by nn-grader $version</p>
+<h1>{{ assignment }}: {{ name }}</h1>
+<p class="score">{{ score }} / {{ max_score }} points</p>
+<p class="meta">Graded in {{ seconds }} s by nn-grader {{ version }}</p>
 </header>
-$problem$notes$failures$plots<section>
+{% if problem %}
+<p class="problem"><strong>Could not grade this submission:</strong> {{ problem }}</p>
+{% endif %}
+{% for note in notes %}
+<p class="note">Note: {{ note }}</p>
+{% endfor %}
+{% if fixes %}
+<section>
+<h2>What to fix first</h2>
+<ol class="fix">
+{% for fix in fixes %}
+<li><strong>{{ fix.advice }}</strong> <span class="checks">({{ fix.lost }} points; {{ fix.checks | length }} check{{ "s" if fix.checks | length > 1 }}: {{ fix.checks | join(", ") }})</span></li>
+{% endfor %}
+</ol>
+</section>
+<section>
+<h2>Failed checks ({{ failed | length }})</h2>
+{% for result, text in failed %}
+<details{{ " open" if loop.index <= open_details }}><summary>{{ result.name }} ({{ result.score | points }} / {{ result.max_score | points }})</summary><pre>{{ text }}</pre></details>
+{% endfor %}
+</section>
+{% endif %}
+{% if plots %}
+<section>
+<h2>Plots</h2>
+{% for uri, caption in plots %}
+<figure><img src="{{ uri }}" alt="{{ caption }}"><figcaption>{{ caption }}</figcaption></figure>
+{% endfor %}
+</section>
+{% endif %}
+<section>
 <h2>Checks</h2>
 <div class="table-wrap">
 <table>
 <thead><tr><th>Check</th><th class="points">Points</th><th>Result</th></tr></thead>
 <tbody>
-$rows
+{% for result in results %}
+<tr class="{{ result.status }}"><td class="name">{{ result.name }}</td><td class="points">{{ result.score | points }} / {{ result.max_score | points }}</td><td class="mark">{{ "✓ pass" if result.status == "passed" else "✗ fail" }}</td></tr>
+{% endfor %}
 </tbody>
 </table>
 </div>
 </section>
+{% if sandbox %}
+<section class="instructor">
+<h2>For the instructor: the sandbox</h2>
+{% for note in sandbox %}
+<p class="note">{{ note }}</p>
+{% endfor %}
+</section>
+{% endif %}
 </main>
 </body>
 </html>
 """)
+
+OPEN_DETAILS = 3  # the first few failures open; the rest one tap away
+
+
+@dataclass
+class Fix:
+    """One thing to fix: a hint (or, without one, the first failure of a function) and what it costs."""
+
+    advice: str
+    lost: float = 0.0
+    checks: list[str] = field(default_factory=list)
+
+
+def submission_name(submission: str) -> str:
+    """The submission's own name, not the path of the machine that graded it."""
+    return PurePath(submission).name or submission
+
+
+def without_hint(result: CheckResult) -> str:
+    """The check's output without its hint line: the hint is shown once, under What to fix first."""
+    return result.output.replace(f"\nHint: {result.hint}", "") if result.hint else result.output
+
+
+def fixes(results: list[CheckResult]) -> list[Fix]:
+    """Each hint once, with the checks it covers; failures without a hint by function; most points first."""
+    found: dict[str, Fix] = {}
+    for result in results:
+        if result.status != "failed":
+            continue
+        advice = result.hint or without_hint(result).split("\n", 1)[0]
+        fix = found.setdefault(result.hint or result.function, Fix(advice))
+        fix.lost += result.max_score - result.score
+        fix.checks.append(result.name)
+    for fix in found.values():
+        fix.lost = f"{fix.lost:g}"
+    return sorted(found.values(), key=lambda fix: -float(fix.lost))
 
 
 def data_uri(path: Path) -> str | None:
@@ -88,59 +175,26 @@ def data_uri(path: Path) -> str | None:
     return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-def _rows(report: GradeReport) -> str:
-    rows = []
-    for result in report.results:
-        mark = "&#10003; pass" if result.status == "passed" else "&#10007; fail"
-        rows.append(
-            f'<tr class="{result.status}"><td class="name">{escape(result.name)}</td>'
-            f'<td class="points">{result.score:g} / {result.max_score:g}</td><td class="mark">{mark}</td></tr>'
-        )
-    return "\n".join(rows)
-
-
-def _failures(report: GradeReport) -> str:
-    failed = [r for r in report.results if r.status == "failed"]
-    if not failed or report.problem:
-        return ""
-    parts = [f"<section>\n<h2>What to fix ({len(failed)})</h2>"]
-    for result in failed:
-        parts.append(
-            f"<details open><summary>{escape(result.name)} ({result.score:g} / {result.max_score:g})</summary>"
-            f"<pre>{escape(result.output)}</pre></details>"
-        )
-    return "\n".join(parts) + "\n</section>\n"
-
-
-def _plots(report: GradeReport) -> str:
-    figures = []
-    for path in map(Path, report.artifacts):
-        uri = data_uri(path)
-        if uri is None:
-            continue
-        name = escape(path.name)
-        figures.append(f'<figure><img src="{uri}" alt="{name}"><figcaption>{name}</figcaption></figure>')
-    return "<section>\n<h2>Plots</h2>\n" + "\n".join(figures) + "\n</section>\n" if figures else ""
-
-
 def render(report: GradeReport) -> str:
-    problem = f'<p class="problem"><strong>Could not grade this submission:</strong> {escape(report.problem)}</p>\n' if report.problem else ""
-    notes = "".join(f'<p class="note">Note: {escape(note)}</p>\n' for note in report.notes)
-    return PAGE.substitute(
+    plots = [(uri, path.name) for path in map(Path, report.artifacts) if (uri := data_uri(path))]
+    failed = [] if report.problem else [(r, without_hint(r)) for r in report.results if r.status == "failed"]
+    return PAGE.render(
         policy=POLICY,
-        title=escape(f"{report.assignment}: {report.score:g} / {report.max_score:g}"),
         style=STYLE,
-        assignment=escape(report.assignment),
+        name=submission_name(report.submission),
+        assignment=report.assignment,
         score=f"{report.score:g}",
         max_score=f"{report.max_score:g}",
-        submission=escape(str(report.submission)),
         seconds=f"{report.execution_time:.1f}",
-        version=escape(__version__),
-        problem=problem,
-        notes=notes,
-        rows=_rows(report),
-        failures=_failures(report),
-        plots=_plots(report),
+        version=__version__,
+        problem=report.problem,
+        notes=for_students(report.notes),
+        fixes=fixes(report.results) if failed else [],
+        failed=failed,
+        open_details=OPEN_DETAILS,
+        plots=plots,
+        results=report.results,
+        sandbox=for_instructor(report.notes),
     )
 
 
