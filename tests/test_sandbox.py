@@ -3,7 +3,11 @@ does (isolation.wrap, environment, apply_limits, a new session) and looking at w
 happened outside.
 
 Each test runs in a fresh grading process, so a forced weaker mechanism
-(GRADER_ISOLATION) is probed from scratch like it would be in production.
+(GRADER_ISOLATION, GRADER_SANDBOX_WITHOUT) is probed from scratch like it would be in
+production. The whole file runs under the configuration the environment selects
+(``GRADER_ISOLATION=bwrap|unshare|none``); the layer tests below also turn the other
+layers off, so no layer hides another's bug. The driver grades as a self-check
+(advisory), so configurations official grading refuses can still be examined.
 """
 
 from __future__ import annotations
@@ -34,8 +38,21 @@ DRIVER = textwrap.dedent(
     scratch = Path(tempfile.mkdtemp(prefix="grader-"))
     work = scratch / "work"
     work.mkdir()
+    (scratch / "src").mkdir()
+    (scratch / "src" / "nn.py").write_text("# the submission's copy")
     code = sys.stdin.read().replace("@GRADER_PID@", str(os.getpid()))
-    command, notes = isolation.wrap([sys.executable, "-I", "-c", code], scratch=scratch)
+    if "official" not in sys.argv[2:]:
+        isolation.advisory()
+    if "keyring" in sys.argv[2:]:  # a secret in the grader's session keyring
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall(250, 1, None)  # KEYCTL_JOIN_SESSION_KEYRING: a fresh one, only this process's
+        libc.syscall(248, b"user", b"grader-secret", b"grader-secret-7c1e", 18, -3)  # add_key to @s
+    try:
+        command, notes = isolation.wrap([sys.executable, "-I", "-c", code], scratch=scratch)
+    except isolation.IsolationRefused as error:
+        print(json.dumps({"refused": str(error)}))
+        sys.exit(0)
     limits = Limits(**json.loads(sys.argv[1]))
     if sys.argv[2:] == ["abandon"]:  # the grading process dies while the child runs
         subprocess.Popen(command, cwd=work, env=isolation.environment(work), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -66,18 +83,23 @@ PRELUDE = textwrap.dedent(
 )
 
 
-def confined(code: str, isolation: str | None = None, env: dict | None = None, **limits) -> dict:
-    """Run ``code`` in the sandbox; its ``results`` dict (see PRELUDE) comes back under "results"."""
+def confined(code: str, isolation: str | None = None, env: dict | None = None, without: str = "", options=(), **limits) -> dict:
+    """Run ``code`` in the sandbox; its ``results`` dict (see PRELUDE) comes back under "results".
+    ``isolation`` and ``without`` force a configuration (and drop any required one)."""
     environment = {**os.environ, **(env or {})}
-    if isolation:
-        environment["GRADER_ISOLATION"] = isolation
+    if isolation or without:
+        environment.pop("GRADER_REQUIRE_ISOLATION", None)
+        environment["GRADER_ISOLATION"] = isolation or environment.get("GRADER_ISOLATION", "bwrap")
+        environment["GRADER_SANDBOX_WITHOUT"] = without
     source = PRELUDE + textwrap.dedent(code) + "\nprint('RESULTS=' + json.dumps(results))\n"
     done = subprocess.run(
-        [sys.executable, "-c", DRIVER, json.dumps(limits)], input=source, capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-c", DRIVER, json.dumps(limits), *options], input=source, capture_output=True, text=True, cwd=ROOT,
         env=environment, timeout=120,
     )
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    if "refused" in outcome:
+        return outcome
     lines = [line for line in outcome["stdout"].splitlines() if line.startswith("RESULTS=")]
     outcome["results"] = json.loads(lines[-1][len("RESULTS="):]) if lines else {}
     return outcome
@@ -210,12 +232,12 @@ def test_scratch_folder_may_be_anywhere(tmp_path):
     outcome = confined(
         """
         attempt("write", lambda: open("mine.txt", "w").write("fine"))
-        attempt("read source", lambda: os.listdir(".."))
+        attempt("read source", lambda: open("../src/nn.py").read())
         """,
         env={"TMPDIR": str(tmp_path)},
     )
     assert outcome["status"] == 0, outcome["stderr"]
-    assert outcome["results"]["write"] == ["ok", "4"] and "work" in outcome["results"]["read source"][1]
+    assert outcome["results"]["write"] == ["ok", "4"] and "submission's copy" in outcome["results"]["read source"][1]
     assert list(tmp_path.iterdir()) == []  # and it was cleaned up
 
 
@@ -355,3 +377,164 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         return b""
+
+
+# ---- configurations: what official grading refuses, what it requires ------------------
+
+
+def _official(env: dict) -> dict:
+    return confined("", env=env, options=["official"])
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only a root grader can leave its child at uid 0")
+def test_official_grading_refuses_a_child_left_at_uid_0():
+    outcome = _official({"GRADER_ISOLATION": "none", "GRADER_SANDBOX_WITHOUT": "uid", "GRADER_REQUIRE_ISOLATION": ""})
+    assert "refusing to grade as root" in outcome["refused"] and "apt-get install bubblewrap" in outcome["refused"]
+
+
+def test_required_isolation_refuses_a_weaker_sandbox(layers):
+    weaker = {"GRADER_SANDBOX_WITHOUT": "landlock", "GRADER_REQUIRE_ISOLATION": "landlock"}
+    assert "GRADER_REQUIRE_ISOLATION asks for landlock" in _official(weaker)["refused"]
+    held = ",".join(name for name, ok in (("bwrap", layers["namespaces"] == "bwrap"), ("unshare", layers["namespaces"]),
+                                          ("landlock", layers["landlock"])) if ok)
+    assert "refused" not in _official({"GRADER_REQUIRE_ISOLATION": held})
+    if layers["namespaces"] != "bwrap":
+        assert "asks for bwrap" in _official({"GRADER_REQUIRE_ISOLATION": "bwrap"})["refused"]
+
+
+def test_refusal_is_a_clear_cli_error(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "autodiff", str(ROOT / "reference" / "autodiff"), "--results", str(tmp_path / "r.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "GRADER_REQUIRE_ISOLATION": "no-such-layer"},
+    )
+    assert done.returncode == 3 and done.stderr.startswith("error: refusing to grade") and "Traceback" not in done.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+# ---- each layer alone ----------------------------------------------------------------
+
+OUTSIDE_WRITES = """
+import sys
+targets = {"grader package": os.path.join(os.path.dirname(os.path.dirname(__import__("grader").__file__)), "grader", "pwned.py"),
+           "venv": os.path.join(sys.prefix, "pwned.pth"), "submission copy": "../src/nn.py", "scratch": "../pwned"}
+for name, path in targets.items():
+    attempt(name, lambda: open(path, "a").write("pwned"))
+attempt("work", lambda: open("mine.txt", "w").write("fine"))
+"""
+
+
+def _no_plants(check: bool = True) -> None:
+    planted = [ROOT / "grader" / "pwned.py", Path(sys.prefix) / "pwned.pth"]
+    for path in planted:
+        leaked = path.exists()
+        path.unlink(missing_ok=True)
+        assert not (leaked and check), f"the sandbox wrote {path}"
+
+
+def _need(outcome: dict, namespaces, drop=None) -> None:
+    """Skip unless the machine gave the configuration asked for (a weaker one may have
+    let the attack write: clean up)."""
+    if outcome["layers"]["namespaces"] != namespaces or (drop is not None and outcome["layers"]["drop"] != drop):
+        _no_plants(check=False)
+        pytest.skip(f"this machine cannot give {namespaces} (drop={drop}): {outcome['notes'][-1]}")
+
+
+def test_bubblewrap_alone_keeps_everything_but_work_read_only():
+    """uid 0 without Landlock: only bubblewrap's read-only binds and hiding stand between
+    the child and the grader's files (they belong to the child's uid, root)."""
+    outcome = confined(OUTSIDE_WRITES + f"\nattempt('reference', lambda: open({str(REFERENCE)!r}).read())", isolation="bwrap",
+                       without="landlock,uid")
+    _need(outcome, "bwrap")
+    _no_plants()
+    blocked(outcome, "grader package", "venv", "submission copy", "scratch", "reference")
+    assert outcome["results"]["work"] == ["ok", "4"]
+
+
+def test_unshare_alone_hides_the_reference_and_caps_writes():
+    """The mount namespace's hiding, without Landlock or another uid: the reference and
+    the checks are readable to uid 0 but for the empty mounts over them."""
+    outcome = confined(
+        f"""
+        attempt("reference", lambda: open({str(REFERENCE)!r}).read())
+        attempt("checks", lambda: open({str(ROOT / "grader/assignments/autodiff/checks.py")!r}).read() or 1 / 0)
+        attempt("unmount", lambda: __import__("ctypes").CDLL(None, use_errno=True).umount2({str(REFERENCE.parent.parent).encode()!r}, 2) and 1 / 0)
+        def fill():
+            for n in range(40):
+                open(f"fill{{n}}", "wb").write(b"x" * (15 << 20))
+        attempt("fill work", fill)
+        """,
+        isolation="unshare", without="landlock,uid",
+    )
+    _need(outcome, "unshare")
+    blocked(outcome, "reference", "checks", "unmount", "fill work")
+    assert "No space left" in outcome["results"]["fill work"][1]
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the uid is dropped only when the grader runs as root")
+def test_own_uid_alone_protects_the_grader_files():
+    """unshare (for the mounts that show the interpreter) without Landlock: file
+    permissions, applied to the child's own uid, keep it from writing the grader's files
+    and bound its processes."""
+    outcome = confined(
+        OUTSIDE_WRITES
+        + """
+count = 0
+def fork_all():
+    global count
+    while True:
+        if os.fork() == 0:
+            __import__("time").sleep(30)
+            os._exit(0)
+        count += 1
+attempt("fork", fork_all)
+results["forked"] = count
+results["uid"] = os.getuid()
+""",
+        isolation="unshare", without="landlock", processes=20,
+    )
+    _need(outcome, "unshare", drop=True)
+    _no_plants()
+    blocked(outcome, "grader package", "venv", "submission copy", "scratch", "fork")
+    assert outcome["results"]["uid"] != 0 and 0 < outcome["results"]["forked"] < 20
+
+
+def test_landlock_alone_guards_files_network_and_signals(layers):
+    """No namespaces, the grader's own uid (root: uid 0 without capabilities)."""
+    if not layers["landlock"]:
+        pytest.skip("no Landlock on this kernel")
+    outcome = confined(
+        OUTSIDE_WRITES
+        + f"""
+import socket
+attempt("reference", lambda: open({str(REFERENCE)!r}).read())
+attempt("tcp", lambda: socket.create_connection(("127.0.0.1", 22), timeout=2))
+attempt("signal grader", lambda: os.kill(@GRADER_PID@, 0))
+""",
+        isolation="none", without="uid",
+    )
+    _no_plants()
+    blocked(outcome, "grader package", "venv", "submission copy", "scratch", "reference", "tcp")
+    if layers["landlock"] >= 6:
+        blocked(outcome, "signal grader")
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the test plants its key with x86-64 system call numbers")
+def test_child_has_its_own_session_keyring():
+    outcome = confined(
+        """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        def read_secret():
+            key = libc.syscall(250, 10, ctypes.c_long(-3), b"user", b"grader-secret", 0)  # KEYCTL_SEARCH in @s
+            if key < 0:
+                raise OSError(ctypes.get_errno(), "not found")
+            buffer = ctypes.create_string_buffer(100)
+            size = libc.syscall(250, 11, ctypes.c_long(key), buffer, 100)  # KEYCTL_READ
+            return buffer.raw[:size]
+        attempt("keyring", read_secret)
+        """,
+        options=["keyring"],
+    )
+    assert "grader-secret-7c1e" not in json.dumps(outcome["results"])
+    blocked(outcome, "keyring")

@@ -16,6 +16,7 @@ from grader import __version__, assignments
 from grader.grade import grade
 from grader.outputs import gradescope, html
 from grader.plugin import Assignment
+from grader.sandbox import isolation
 from grader.scoring import GradeReport
 from grader.submission import SKIPPED_DIRS
 
@@ -117,6 +118,7 @@ def version_warning(config: LocalConfig) -> str:
 def grade_locally(config: LocalConfig, output_dir: Path | None = None) -> tuple[GradeReport, Path]:
     """Grade ``config.root`` and write results.json and report.html; returns (report, output folder)."""
     output_dir = Path(output_dir) if output_dir else config.root / OUTPUT_DIR
+    isolation.advisory()  # a self-check: a weaker sandbox is reported, not refused
     report = grade(load_assignment(config), config.root, artifacts_dir=output_dir / "plots")
     gradescope.write(report, output_dir / "results.json")
     html.write(report, output_dir / "report.html")

@@ -1,11 +1,13 @@
 """The trampoline between the namespaces and the sandbox child.
 
 ``isolation.wrap`` runs this file as a script (``python -I -S confine.py SPEC -- CHILD``),
-inside bubblewrap or unshare when they are in force. It hides the reference (under
-``unshare``), drops the uid or, failing that, every capability, sets no_new_privs and
-Landlock, starts the child, and stays as its supervisor (the namespace's init) until
-the child ends or the grader dies. Standard library only: it runs before any
-site-packages are allowed.
+inside bubblewrap or unshare when they are in force. It gives the child a session
+keyring of its own; under ``unshare`` it shows the child's uid the interpreter a private
+folder hides, hides the reference, and caps what the child may write with a tmpfs; it
+drops the uid or, failing that, every capability, sets no_new_privs and Landlock, starts
+the child, and stays as its supervisor (the namespace's init) until the child ends or
+the grader dies. Linux and the standard library only: it runs before any site-packages
+are allowed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ LANDLOCK_FS_ALL_V1 = (1 << 13) - 1
 PR_SET_NO_NEW_PRIVS, PR_SET_SECUREBITS, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_SET_DUMPABLE = 38, 28, 24, 47, 4
 SECURE_NOROOT_ALL = 0b101111  # noroot, no_setuid_fixup, keep_caps_locked, each with its lock bit
 SYS_LANDLOCK = {"create": 444, "add": 445, "restrict": 446}  # the same number on every architecture
-MS_NOSUID, MS_NODEV, MS_BIND = 2, 4, 4096
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
+KEYCTL_JOIN_SESSION_KEYRING = 1
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "i686": 288, "armv7l": 311, "ppc64le": 280, "s390x": 280, "riscv64": 219}
 
 
 def landlock_abi() -> int:
@@ -71,6 +76,63 @@ def _landlock(rules: list[tuple[str, str]], abi: int) -> None:
     os.close(ruleset)
 
 
+def _mount(source: bytes | None, target: str, kind: bytes | None, flags: int, options: bytes | None = None) -> None:
+    if ctypes.CDLL(None, use_errno=True).mount(source, target.encode(), kind, flags, options):
+        raise OSError(ctypes.get_errno(), f"mount {target}")
+
+
+def _own_keyring() -> None:
+    """A new, empty session keyring: the grader's (inherited otherwise, and readable by
+    whoever possesses it, whatever its uid) is out of reach."""
+    import errno
+
+    number = SYS_KEYCTL.get(os.uname().machine)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if number is None:
+        raise OSError(errno.ENOSYS, f"no keyctl system call number known for {os.uname().machine}")
+    if libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None) < 0 and ctypes.get_errno() not in (errno.ENOSYS, errno.EPERM):
+        # ENOSYS, EPERM: keyrings are forbidden here (Docker's seccomp profile), to the child too
+        raise OSError(ctypes.get_errno(), "could not give the child a session keyring of its own")
+
+
+def _expose(cover: list[str], keep: list[str]) -> None:
+    """In a private mount namespace: an empty read-only tmpfs over each folder in
+    ``cover`` (a private home holding the interpreter), and each path in ``keep`` bound
+    (back) read-only, as bubblewrap binds them."""
+    originals = [(os.open(path, os.O_PATH | os.O_CLOEXEC), path) for path in keep]
+    for folder in cover:
+        _mount(b"tmpfs", folder, b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0755,size=1m")
+    for fd, path in originals:
+        if not os.path.lexists(path):  # under a cover: make the mount point
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(path, mode=0o755)
+            else:
+                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                open(path, "x").close()
+        _mount(f"/proc/self/fd/{fd}".encode(), path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(path))
+        os.close(fd)
+    for folder in cover:
+        _mount(None, folder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _locked_flags(path: str) -> int:
+    """The nosuid, nodev, noexec and atime flags a remount must keep (in a user namespace
+    it may not clear them); statvfs reports them with the mount flags' values, but relatime."""
+    flags = os.statvfs(path).f_flag
+    return flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME) | (MS_RELATIME if flags & os.ST_RELATIME else 0)
+
+
+def _writable_work(work: str, size: int, uid: int | None) -> None:
+    """In a private mount namespace: the child's work folder becomes a tmpfs of ``size``
+    bytes, the only place it may write, with ``home/`` inside."""
+    _mount(b"tmpfs", work, b"tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,size={size}".encode())
+    os.mkdir(os.path.join(work, "home"), 0o700)
+    if uid is not None:
+        os.chown(work, uid, uid)
+        os.chown(os.path.join(work, "home"), uid, uid)
+
+
 def _hide(paths: list[str]) -> None:
     """In a private mount namespace as root: an empty tmpfs over each hidden directory."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -96,7 +158,13 @@ def _drop_capabilities() -> None:
 
 def _confine_and_exec(spec: dict, command: list[str]) -> None:
     uid = spec["uid"]
+    os.umask(0o022)
+    _own_keyring()
+    _expose(spec["cover"], spec["keep"])
     _hide(spec["hidden"])  # held in place by Landlock, which forbids unmounting
+    if spec["work"]:
+        _writable_work(*spec["work"], uid)
+        os.chdir(spec["work"][0])  # the new tmpfs, not the folder it covers
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)

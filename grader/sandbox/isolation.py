@@ -15,22 +15,38 @@ Three independent layers, each probed once per process and reported in the notes
   its domain. It is the filesystem guard where bubblewrap is missing.
 
 Resource limits (rlimits) always apply. ``wrap`` puts a small trampoline,
-``confine.py``, between the namespaces and the child.
+``confine.py``, between the namespaces and the child. On macOS and Windows (students'
+own machines) none of these layers exist: the child is a separate process with limits
+where the platform has them, and nothing Linux-only is imported.
 
-``GRADER_ISOLATION=unshare|none`` caps the namespaces used (for a machine where they
-misbehave); like every missing layer, it is said in the notes.
+Settings (environment variables), each said in the notes when it weakens the sandbox:
+
+* ``GRADER_ISOLATION=bwrap|unshare|none`` caps the namespaces used (for a machine where
+  they misbehave, or to test a configuration);
+* ``GRADER_SANDBOX_WITHOUT=landlock,uid`` turns those layers off (tests prove each layer
+  alone);
+* ``GRADER_REQUIRE_ISOLATION=bwrap|unshare|uid|landlock`` (comma-separated) refuses to
+  grade when the sandbox is weaker, so a CI machine cannot silently lose bubblewrap.
+
+Official grading as root refuses when the child would stay uid 0 (no namespaces and an
+interpreter other uids cannot read): uid 0 is not bounded in processes. The students'
+self-check (``advisory()``) grades anyway and says so.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import zlib
 from pathlib import Path
 
-from grader.sandbox.confine import landlock_abi
+try:
+    import resource  # POSIX only: Windows has no rlimits
+except ImportError:
+    resource = None
+
+LINUX = sys.platform.startswith("linux")  # namespaces, uids, Landlock, prctl: Linux only
 
 ROOT_UID_BASE = 1_800_000_000  # a block of uids no account uses; one per scratch folder
 ROOT_UID_SPAN = 100_000_000
@@ -41,6 +57,21 @@ ETC_FILES = (
     "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/mime.types",
 )
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+STRENGTH = {"bwrap": 2, "unshare": 1, None: 0}  # namespaces, strongest first
+
+
+class IsolationRefused(RuntimeError):
+    """The sandbox here is weaker than grading may use; the message says why and what to do."""
+
+
+_advisory = False
+
+
+def advisory() -> None:
+    """This process grades a student's own copy (check, the pytest plugin): the grade is
+    advisory, so a weaker sandbox is used and reported rather than refused."""
+    global _advisory
+    _advisory = True
 
 
 # ---- the parent side ---------------------------------------------------------------
@@ -48,16 +79,23 @@ DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 def apply_limits(limits) -> None:
     """Runs in the child between fork and exec: cap memory, CPU, file size, open files,
-    processes and core dumps. Must stay cheap: the parent may have other threads."""
+    processes and core dumps. Must stay cheap: the parent may have other threads.
+    Where the platform lacks a limit (macOS refuses some), the others still apply."""
+    if resource is None:
+        return
     for which, value in (
-        (resource.RLIMIT_AS, limits.memory_bytes),
-        (resource.RLIMIT_CPU, limits.cpu_seconds),
-        (resource.RLIMIT_FSIZE, limits.file_bytes),
-        (resource.RLIMIT_NOFILE, limits.open_files),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NPROC, _nproc_base + limits.processes),
+        ("RLIMIT_AS", limits.memory_bytes),
+        ("RLIMIT_CPU", limits.cpu_seconds),
+        ("RLIMIT_FSIZE", limits.file_bytes),
+        ("RLIMIT_NOFILE", limits.open_files),
+        ("RLIMIT_CORE", 0),
+        ("RLIMIT_NPROC", _nproc_base + limits.processes),
     ):
-        resource.setrlimit(which, (value, value))
+        try:
+            resource.setrlimit(getattr(resource, which), (value, value))
+        except (AttributeError, ValueError, OSError):
+            if LINUX:
+                raise
 
 
 def environment(workdir: Path) -> dict[str, str]:
@@ -79,24 +117,36 @@ def environment(workdir: Path) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
         "GRADER_SANDBOX": "1",  # lets the reaper recognise the child's orphans
-        **({"VIRTUAL_ENV": os.environ["VIRTUAL_ENV"]} if "VIRTUAL_ENV" in os.environ else {}),
+        # Windows' Python and its DLLs need to know where Windows is; absent elsewhere.
+        **{name: os.environ[name] for name in ("VIRTUAL_ENV", "SYSTEMROOT", "WINDIR") if name in os.environ},
     }
 
 
 def wrap(command: list[str], *, scratch: Path) -> tuple[list[str], list[str]]:
     """The command that starts ``command`` confined to ``scratch``, and notes on the
-    isolation in force (they reach the student's results)."""
+    isolation in force (they reach the student's results). Raises IsolationRefused when
+    the sandbox here is weaker than grading may use."""
     global _nproc_base
     plan = probe()
+    refusal = plan.refusal()
+    if refusal:
+        raise IsolationRefused(refusal)
     scratch = Path(scratch).resolve()
     uid = _sandbox_uid(scratch)
-    if uid is not None:
-        _give(scratch, uid)
-        _give(scratch / "work", uid)
-        _nproc_base = 0  # a fresh uid: the limit counts only the child's own processes
-    else:
-        _nproc_base = _tasks_of(os.getuid())  # the grader's uid: leave room for what already runs
+    _prepare(scratch, uid)
+    # A fresh uid: the limit counts only the child's own processes; else leave room for what already runs.
+    _nproc_base = 0 if uid is not None else _tasks_of(_grader_uid())
+    if not LINUX:
+        return command, plan.notes(uid)
     return _build(plan.layers, scratch, uid, command), plan.notes(uid)
+
+
+def _prepare(scratch: Path, uid: int | None) -> None:
+    """The child may write only ``work/``; the rest of the scratch folder (the submission's
+    copy) stays the grader's, traversable but not listable by the child's uid."""
+    if uid is not None:
+        os.chmod(scratch, 0o711)
+        _give(scratch / "work", uid)
 
 
 def decode_status(code: int | None) -> int | None:
@@ -122,20 +172,36 @@ class Layers:
 def _build(layers: Layers, scratch: Path, uid: int | None, command: list[str]) -> list[str]:
     view = View.for_scratch(scratch)
     work = scratch / "work"
-    hide = layers.namespaces == "unshare" and os.getuid() == 0  # root in a mount namespace of its own
+    mounts = layers.namespaces == "unshare"  # root, or root in a user namespace of its own: it may mount
+    cover, keep = _covered(view, uid) if mounts else ([], [])
     spec = {
         "namespace": layers.namespaces is not None,
         "uid": uid,
-        "hidden": [str(p) for p in view.hidden if p.exists()] if hide else [],
+        "cover": cover,  # private folders hiding the interpreter from the child's uid: emptied...
+        "keep": keep,  # ...and what the child reads, bound (back) read-only
+        "hidden": [str(p) for p in view.hidden if p.exists()] if mounts else [],
+        "work": [str(work), WORK_BYTES] if mounts else None,  # a tmpfs of capped size: all the child may write
         "landlock": view.landlock_rules() if layers.landlock else [],
     }
     trampoline = [sys.executable, "-I", "-S", str(Path(__file__).with_name("confine.py").resolve()), json.dumps(spec), "--", *command]
-    rootless = os.getuid() != 0
+    rootless = _grader_uid() != 0
     if layers.namespaces == "bwrap":
         return [_which("bwrap"), *_bwrap_args(view, work, rootless), "--", *trampoline]
     if layers.namespaces == "unshare":
         return [_which("unshare"), *_unshare_args(rootless), "--", *trampoline]
     return trampoline
+
+
+def _covered(view: View, uid: int | None) -> tuple[list[str], list[str]]:
+    """For a mount namespace of the trampoline's: the folders that hide what the child
+    needs from its uid (a Python under /root, mode 700), to be emptied; and what the
+    child reads, to be bound (back) read-only, as bubblewrap would."""
+    needed = _outermost({Path(os.path.realpath(p)) for p in view.read} | {view.scratch})
+    cover = set()
+    for path in needed if uid is not None else ():
+        closed = [d for d in reversed(path.parents) if d != Path("/") and not d.stat().st_mode & 0o001]
+        cover |= set(closed[:1])
+    return sorted(map(str, cover)), sorted(map(str, needed))
 
 
 class Plan:
@@ -144,6 +210,12 @@ class Plan:
 
     def __init__(self):
         self.missing: list[str] = []  # why a stronger mechanism is not in force
+        if not LINUX:
+            self.layers = Layers(None, False, 0)
+            self.missing.append(f"on {sys.platform} the sandbox is a separate process with limits (namespaces, uids and Landlock are Linux's)")
+            return
+        from grader.sandbox.confine import landlock_abi
+
         ceiling = os.environ.get("GRADER_ISOLATION", "bwrap")  # an instructor may force a weaker one
         order = ["bwrap", "unshare", None]
         if ceiling not in ("bwrap", "unshare", "none"):
@@ -152,8 +224,11 @@ class Plan:
         if ceiling != "bwrap":
             self.missing.append(f"stronger isolation turned off by GRADER_ISOLATION={ceiling}")
             order = order[order.index(ceiling if ceiling != "none" else None) :]
-        landlock, root = landlock_abi(), os.getuid() == 0
-        candidates = [Layers(n, drop, landlock) for n in order for drop in ([True, False] if root else [False])]
+        without = _setting("GRADER_SANDBOX_WITHOUT")
+        self.missing += [f"{layer} turned off by GRADER_SANDBOX_WITHOUT" for layer in sorted(without)]
+        landlock, root = (0 if "landlock" in without else landlock_abi()), _grader_uid() == 0
+        drops = [True, False] if root and "uid" not in without else [False]
+        candidates = [Layers(n, drop, landlock) for n in order for drop in drops]
         candidates.append(Layers(None, False, 0))  # should Landlock itself fail
         for layers in candidates:
             why = _try(layers)
@@ -168,19 +243,19 @@ class Plan:
         layers = self.layers
         parts = {
             "bwrap": "bubblewrap namespaces (own filesystem view without the reference solutions, no network, own process tree)",
-            "unshare": "unshare namespaces (no network, own process tree)",
+            "unshare": "unshare namespaces (reference solutions hidden, writes capped, no network, own process tree)",
             None: "no namespaces",
         }
         mechanisms = [parts[layers.namespaces]]
-        mechanisms.append(f"uid {uid} instead of root" if uid is not None else f"uid {os.getuid()}, the grader's own")
+        mechanisms.append(f"uid {uid} instead of root" if uid is not None else f"uid {_grader_uid()}, the grader's own")
         mechanisms.append(f"Landlock ABI {layers.landlock}" if layers.landlock else "no Landlock")
         notes = ["sandbox: " + "; ".join(mechanisms) + "; resource limits"]
         weaker = list(self.missing)
-        if layers.namespaces is None:
+        if LINUX and layers.namespaces is None:
             weaker.append("no namespaces (bubblewrap or unshare)")
-        if os.getuid() == 0 and uid is None:
+        if _grader_uid() == 0 and uid is None:
             weaker.append("the child runs as uid 0 (without capabilities)")
-        if not layers.landlock:
+        if LINUX and not layers.landlock:
             weaker.append("no Landlock")
         if weaker:
             exposed = self.exposed(uid)
@@ -190,15 +265,53 @@ class Plan:
     def exposed(self, uid: int | None) -> str:
         """What the missing layers leave open, in words."""
         layers, gaps = self.layers, []
-        if layers.namespaces != "bwrap" and not layers.landlock:
+        if not LINUX:
+            return "can do whatever the user running the check can (this grade is advisory; the official one runs on Linux)"
+        if layers.namespaces is None and not layers.landlock:
             gaps.append("can read the reference solutions and write outside its folder")
+        elif layers.namespaces == "unshare" and not layers.landlock:  # the reference is hidden, the system read-only
+            gaps.append("can read files outside its folder" + (" and write the grader's" if uid is None else ""))
         if layers.namespaces is None and layers.landlock < 4:
             gaps.append("has network access")
         if layers.namespaces is None and uid is None and layers.landlock < 6:
             gaps.append("can signal the grader")
-        if uid is None and os.getuid() == 0:
+        if layers.namespaces is None:
+            gaps.append("can fill the disk through its folder (bounded per file only)")
+        if uid is None and _grader_uid() == 0:
             gaps.append("is not bounded in processes (uid 0 is exempt from RLIMIT_NPROC)")
         return ", ".join(gaps)
+
+    def refusal(self) -> str | None:
+        """Why grading must not run with this sandbox, or None."""
+        required = _setting("GRADER_REQUIRE_ISOLATION")
+        held = {
+            "bwrap": STRENGTH[self.layers.namespaces] >= STRENGTH["bwrap"],
+            "unshare": STRENGTH[self.layers.namespaces] >= STRENGTH["unshare"],
+            "uid": self.layers.drop or (LINUX and _grader_uid() != 0),
+            "landlock": bool(self.layers.landlock),
+        }
+        unmet = sorted(r for r in required if not held.get(r, False))
+        why = "; ".join(self.missing) or "nothing stronger was tried"
+        if unmet:
+            return (
+                f"refusing to grade: GRADER_REQUIRE_ISOLATION asks for {', '.join(unmet)}, which this machine does not give "
+                f"(known: {', '.join(held)}). {self.notes(None)[0]}. Why: {why}"
+            )
+        if LINUX and _grader_uid() == 0 and not self.layers.drop and not _advisory:
+            return (
+                "refusing to grade as root: student code would run as uid 0, which no process limit bounds "
+                f"(a fork bomb could take the machine). Why: {why}. Install bubblewrap (apt-get install bubblewrap), "
+                "allow namespaces (unshare), or install Python where other users can read it"
+            )
+        return None
+
+
+def _setting(name: str) -> set[str]:
+    return {word.strip().lower() for word in os.environ.get(name, "").split(",") if word.strip()}
+
+
+def _grader_uid() -> int | None:
+    return os.getuid() if hasattr(os, "getuid") else None  # Windows has no uids
 
 
 def _name(layers: Layers) -> str:
@@ -215,15 +328,13 @@ def _try(layers: Layers) -> str | None:
 
     if layers.namespaces and _which(layers.namespaces) is None:
         return f"{layers.namespaces} is not installed" + (" (apt-get install bubblewrap)" if layers.namespaces == "bwrap" else "")
-    if layers.drop and layers.namespaces != "bwrap" and not _readable_by_others():
-        return "another uid cannot read this Python installation"
+    if layers.drop and layers.namespaces is None and not _readable_by_others():
+        return "another uid cannot read this Python installation, and without a mount namespace nothing can show it"
     with tempfile.TemporaryDirectory(prefix="grader-probe-") as scratch:
         scratch = Path(scratch)
         (scratch / "work").mkdir()
         uid = ROOT_UID_BASE if layers.drop else None
-        if uid is not None:
-            _give(scratch, uid)
-            _give(scratch / "work", uid)
+        _prepare(scratch, uid)
         command = _build(layers, scratch, uid, [sys.executable, "-I", "-S", "-c", "pass"])
         try:
             done = subprocess.run(command, capture_output=True, timeout=30, stdin=subprocess.DEVNULL, cwd=scratch / "work")
@@ -271,7 +382,7 @@ class View:
         for path in self.read:
             rules += [(str(p), mode) for p, mode in _allowed_beneath(Path(os.path.realpath(path)), self.hidden)]
         rules += [(device, "rw") for device in DEVICES]
-        rules += [("/proc", "r"), (str(self.scratch), "rw")]
+        rules += [("/proc", "r"), (str(self.scratch), "r"), (str(self.scratch / "work"), "rw")]
         return rules
 
 
@@ -313,9 +424,9 @@ def _bwrap_args(view: View, work: Path, rootless: bool) -> list[str]:
         if path.exists() and any(path.is_relative_to(os.path.realpath(r)) for r in view.read):
             args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    # /tmp is read-only; the child writes only in work/, a tmpfs of capped size, so it can
-    # fill neither the grader's disk nor its memory.
-    args += [*_parents([view.scratch]), "--bind", str(view.scratch), str(view.scratch)]
+    # /tmp and the scratch folder are read-only; the child writes only in work/, a tmpfs of
+    # capped size, so it can fill neither the grader's disk nor its memory.
+    args += [*_parents([view.scratch]), "--ro-bind", str(view.scratch), str(view.scratch)]
     args += ["--remount-ro", "/tmp", "--perms", "01777", "--size", str(WORK_BYTES), "--tmpfs", str(work)]
     args += ["--perms", "01777", "--dir", str(work / "home")]
     return args + ["--chdir", str(work)]
@@ -380,17 +491,15 @@ def _readable_by_others() -> bool:
     return True
 
 
-def _tasks_of(uid: int) -> int:
+def _tasks_of(uid: int | None) -> int:
     """Processes and threads running as ``uid`` now (what RLIMIT_NPROC counts)."""
+    import psutil
+
     count = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-                if f"\nUid:\t{uid}\t" in status:
-                    count += int(status.split("\nThreads:")[1].split()[0])
-            except (OSError, IndexError, ValueError):
-                continue
+    for process in psutil.process_iter(["uids", "num_threads"]):
+        uids, threads = process.info["uids"], process.info["num_threads"]
+        if uids is not None and uids.real == uid:
+            count += threads or 0
     return count
 
 

@@ -1,19 +1,19 @@
-"""Make sure nothing a submission started outlives grading.
+"""Make sure nothing a submission started outlives grading, on every platform (psutil).
 
 The child runs in its own session, so its process group is killed at once. A
 process that left the group (``setsid``, double fork) is still a descendant, or,
-once orphaned, is re-parented to us because we are a child subreaper; both are
-found through /proc and killed.
+once orphaned, is re-parented to us because we are a child subreaper (Linux); both are
+found and killed.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
+import sys
 import time
-from pathlib import Path
+
+import psutil
 
 PR_SET_CHILD_SUBREAPER = 36
 _live: set[int] = set()  # sandbox children still in use (a batch worker starts the next one early)
@@ -26,6 +26,10 @@ def track(pid: int) -> None:
 
 def become_subreaper() -> None:
     """Orphans of our children become our children instead of init's (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):
@@ -34,13 +38,9 @@ def become_subreaper() -> None:
 
 def _parents() -> dict[int, int]:
     parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
+    for process in psutil.process_iter(["ppid"]):
+        if process.info["ppid"] is not None:
+            parents[process.pid] = process.info["ppid"]
     return parents
 
 
@@ -56,8 +56,8 @@ def descendants(pid: int) -> set[int]:
 def _kill(pids) -> None:
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            psutil.Process(pid).kill()  # SIGKILL; TerminateProcess on Windows
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
 
 
@@ -67,10 +67,11 @@ def kill_tree(process: subprocess.Popen) -> None:
     killed: set[int] = set()
     for _ in range(5):  # a fork bomb may add processes while we kill; go round until none are left
         tree = descendants(process.pid)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if hasattr(os, "killpg"):
+            try:
+                os.killpg(process.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
         _kill(tree | {process.pid})
         killed |= tree
         if not tree:
@@ -86,7 +87,9 @@ def kill_tree(process: subprocess.Popen) -> None:
 def _reap(pids: set[int], patience: float = 5.0) -> None:
     """Reap those of ``pids`` that were re-parented to us (a wrapper's own child, such as
     bubblewrap's init, once the wrapper is gone): as zombies they no longer carry the
-    environment marker kill_strays looks for."""
+    environment marker kill_strays looks for. Only POSIX has zombies to reap."""
+    if not hasattr(os, "WNOHANG"):
+        return
     deadline = time.monotonic() + patience
     pending = set(pids)
     while pending and time.monotonic() < deadline:
@@ -113,22 +116,26 @@ def kill_strays() -> None:
         for pid in strays:
             _kill(descendants(pid) | {pid})
             try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
+                psutil.Process(pid).wait(timeout=5)  # reaps it when it is our child
+            except (psutil.NoSuchProcess, psutil.TimeoutExpired):
                 pass
 
 
 def _is_sandboxed(pid: int) -> bool:
     """True for processes carrying the sandbox's environment marker (inherited by default),
-    or no_new_privs when the grader has none: the sandbox sets it and no descendant can
-    clear it, so it survives a daemon that wipes its environment."""
+    or, on Linux, no_new_privs when the grader has none: the sandbox sets it and no
+    descendant can clear it, so it survives a daemon that wipes its environment."""
     try:
-        if b"GRADER_SANDBOX=1" in Path(f"/proc/{pid}/environ").read_bytes():
+        if psutil.Process(pid).environ().get("GRADER_SANDBOX") == "1":
             return True
-        return _no_new_privs(f"/proc/{pid}/status") and not _no_new_privs("/proc/self/status")
-    except OSError:
+    except (psutil.Error, OSError):
+        pass
+    return _no_new_privs(pid) and not _no_new_privs(os.getpid())
+
+
+def _no_new_privs(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "\nNoNewPrivs:\t1" in status.read()
+    except OSError:  # gone, or not Linux
         return False
-
-
-def _no_new_privs(status: str) -> bool:
-    return "\nNoNewPrivs:\t1" in Path(status).read_text()
