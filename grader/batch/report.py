@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from html import escape
 from pathlib import Path
 
 from grader.batch.gradebook import FAILED, Gradebook
+from grader.outputs.notes import for_instructor
 
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'"
 TOP_MISTAKES = 10
@@ -49,6 +52,7 @@ class ClassSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # grader failures: (student, why)
     pass_rates: list[tuple[str, int, int]] = field(default_factory=list)  # (check, passed, of)
     mistakes: list[tuple[str, int, str, list[str]]] = field(default_factory=list)  # (key, students, hint, checks)
+    sandbox: list[tuple[str, int]] = field(default_factory=list)  # (what the sandbox could enforce, students)
 
 
 def summarize(book: Gradebook, assignment: str) -> ClassSummary:
@@ -67,6 +71,12 @@ def summarize(book: Gradebook, assignment: str) -> ClassSummary:
         else:
             readable.add(row["student"])
     summary.max_score = max_scores.most_common(1)[0][0] if max_scores else 0.0
+    sandbox = Counter(
+        re.sub(r"uid \d+", "uid N", note)  # each sandbox has its own random uid
+        for row in book.submissions(assignment)
+        for note in set(for_instructor(json.loads(row["notes"] or "[]")))
+    )
+    summary.sandbox = sorted(sandbox.items(), key=lambda item: (-item[1], item[0]))
 
     passed, seen, order = Counter(), Counter(), {}
     mistake_students: dict[str, set[str]] = defaultdict(set)
@@ -192,6 +202,12 @@ def render(summary: ClassSummary, title: str) -> str:
         parts.append(
             "<h2>Could not be graded</h2><p class=\"meta\">Submission problems score 0; grader failures have no score and are graded again on the next run.</p>"
             f"<table><thead><tr><th>Student</th><th>Why</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    if summary.sandbox:
+        rows = "".join(f'<tr><td>{escape(note)}</td><td class="number">{count}</td></tr>' for note, count in summary.sandbox)
+        parts.append(
+            "<h2>The sandbox</h2><p class=\"meta\">What isolation held while grading (students are not shown this).</p>"
+            f'<table><thead><tr><th>Sandbox</th><th class="number">Students</th></tr></thead><tbody>{rows}</tbody></table>'
         )
     body = "\n".join(parts)
     return (

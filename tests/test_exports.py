@@ -1,0 +1,229 @@
+"""Every export checked against the format of the platform that imports it, with the
+expectations written by hand from that platform's documentation:
+
+* Canvas's gradebook import CSV: the identity columns ``Student, ID, SIS User ID,
+  SIS Login ID, Section``, then one column per assignment (every other column becomes a new
+  assignment in Canvas);
+* JUnit XML: the schema Jenkins' JUnit plugin (and GitLab) read, tests/schemas/junit-jenkins.xsd;
+* Gradescope's results.json: ``output_format`` ``md``; tests with ``visibility: hidden`` are
+  shown to instructors only;
+
+and every place text from a submission reaches: the terminal (no rich markup, no escape
+sequences), HTML, Markdown, JSON and XML.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from grader.batch.export import breakdown_path, write_csv
+from grader.batch.gradebook import FAILED, GRADED, Gradebook
+from grader.batch.progress import BatchProgress
+from grader.batch.report import render, summarize
+from grader.cli import main
+from grader.outputs import gradescope, html, junit, markdown, summary
+from grader.plugin import repo_path
+from grader.scoring import CheckResult, GradeReport
+
+SCHEMA = Path(__file__).with_name("schemas") / "junit-jenkins.xsd"
+MARKUP = "[bold red]loud[/] [/]"  # rich markup; "[/]" alone crashed rich's parser
+FOLDER = "[bold]eve[blink] [i]"  # the same in a folder name, which cannot hold a "/"
+ANSI = "\x1b[31mred\x1b[0m\x1b]0;title\x07\x1b[2J"
+HINT = "Call `optimizer.zero_grad()` before `loss.backward()`."
+SANDBOX = "sandbox WEAKER than intended: no namespaces; so student code has network access"
+
+
+@pytest.fixture
+def report(tmp_path) -> GradeReport:
+    printed = f"<img src=x onerror=alert(1)> | ``` {MARKUP} {ANSI} \x00"
+    plot = tmp_path / "loss.png"
+    plot.write_bytes(b"\x89PNG\r\n\x1a\n")
+    return GradeReport(
+        assignment="descent",
+        submission=f"/srv/course/batch/{FOLDER}",
+        results=[
+            CheckResult(f"train_sgd: zero_grad {MARKUP}", 3, 0.0, f"gradients accumulate\nHint: {HINT}\nYour code printed:\n{printed}", HINT, "no-zero-grad"),
+            CheckResult("train_batch_gd: zero_grad discipline", 3, 0.0, f"gradients accumulate\nHint: {HINT}", HINT, "no-zero-grad"),
+            CheckResult("train_minibatch_sgd: zero_grad discipline", 3, 0.0, f"gradients accumulate\nHint: {HINT}", HINT, "no-zero-grad"),
+            CheckResult("List2D.__abs__: values, 3x4 input", 2, 0.0, "List2D.__abs__ returned <b>x</b>\nWhere (most recent call last):\n  File list2d.py, line 3"),
+            CheckResult("make_loaders: training batches", 4, 4, ""),
+        ],
+        execution_time=2.0,
+        notes=[f"used {MARKUP}/descent.py", SANDBOX],
+        artifacts=[plot],
+    )
+
+
+# ---- Canvas ----------------------------------------------------------------------------
+
+
+def record(student: str, state: str, score: float | None, checks: list[tuple[str, float, float]]) -> dict:
+    return {
+        "student": student, "source": student, "hash": "h", "grader_version": "v", "state": state,
+        "score": score, "max_score": sum(m for _, _, m in checks), "seconds": 1.0, "problem": "",
+        "notes": [SANDBOX.replace("no namespaces", "no namespaces (uid 1234)")],
+        "checks": [{"name": n, "score": s, "max_score": m, "status": "passed" if s >= m else "failed", "output": ""} for n, s, m in checks],
+    }
+
+
+@pytest.fixture
+def book(tmp_path):
+    checks = [("List2D.mean: value", 2.0, 2.0), ("Matrix.abs: gradient", 0.0, 4.0)]
+    with Gradebook(tmp_path / "grades.db") as book:
+        book.record("autodiff", record("alice", GRADED, 2.0, checks))
+        book.record("autodiff", record("=HYPERLINK(1)", GRADED, 6.0, [(n, m, m) for n, _, m in checks]))
+        book.record("autodiff", record("bob", FAILED, None, [(n, 0.0, m) for n, _, m in checks]))
+        yield book
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+def test_canvas_csv_has_canvas_identity_columns_and_one_score_column(book, tmp_path):
+    assert write_csv(book, "autodiff", tmp_path / "grades.csv") == 3
+    table = read_csv(tmp_path / "grades.csv")
+    assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Autodiff: mean, abs and the MAE loss"]
+    assert all(len(row) == 6 for row in table)  # Canvas would make any extra column a new assignment
+    rows = {row[0]: row for row in table[1:]}
+    assert rows["alice"] == ["alice", "", "", "alice", "", "2"]
+    assert rows["bob"] == ["bob", "", "", "bob", "", ""]  # the grader failed: no grade yet, not 0
+    assert rows["'=HYPERLINK(1)"][5] == "6"  # a formula is never run by a spreadsheet
+
+
+def test_canvas_column_can_name_the_canvas_assignment(book, tmp_path):
+    write_csv(book, "autodiff", tmp_path / "grades.csv", column="Autodiff (1234)")
+    assert read_csv(tmp_path / "grades.csv")[0][-1] == "Autodiff (1234)"
+
+
+def test_per_check_breakdown_is_a_separate_csv(book, tmp_path):
+    write_csv(book, "autodiff", tmp_path / "grades.csv")
+    assert breakdown_path(tmp_path / "grades.csv") == tmp_path / "grades-checks.csv"
+    table = read_csv(tmp_path / "grades-checks.csv")
+    assert table[0] == ["student", "score", "max_score", "List2D.mean: value", "Matrix.abs: gradient"]
+    rows = {row[0]: row[1:] for row in table[1:]}
+    assert rows == {"'=HYPERLINK(1)": ["6", "6", "2", "4"], "alice": ["2", "6", "2", "0"], "bob": ["", "6", "", ""]}
+
+
+def test_class_report_shows_the_sandbox_to_the_instructor(book):
+    page = render(summarize(book, "autodiff"), "Autodiff")
+    assert "<h2>The sandbox</h2>" in page
+    assert "no namespaces (uid N)" in page and ">3</td>" in page  # one line for the class, not one per uid
+
+
+# ---- JUnit -----------------------------------------------------------------------------
+
+
+def test_junit_validates_against_the_jenkins_schema(report, tmp_path):
+    xmlschema = pytest.importorskip("xmlschema")
+    junit.write(report, tmp_path / "junit.xml")
+    xmlschema.XMLSchema(SCHEMA).validate(tmp_path / "junit.xml")
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    assert all(case.get("time") is not None for case in cases)
+
+
+def test_the_schema_rejects_what_jenkins_rejects():
+    """The schema is not a rubber stamp: per-testcase properties (what the JUnit export once wrote) fail."""
+    xmlschema = pytest.importorskip("xmlschema")
+    schema = xmlschema.XMLSchema(SCHEMA)
+    bad = '<testsuites><testsuite name="a" tests="1"><testcase name="x"><properties><property name="p" value="1"/></properties></testcase></testsuite></testsuites>'
+    assert not schema.is_valid(bad)
+
+
+def test_junit_keeps_the_sandbox_out_of_the_students_messages(report):
+    document = ET.tostring(junit.document(report).getroot(), encoding="unicode")
+    suite = junit.document(report).getroot().find("testsuite")
+    assert {p.get("name"): p.get("value") for p in suite.find("properties")}["sandbox"] == SANDBOX
+    assert "WEAKER" not in suite.findtext("system-out") and "\x1b" not in document
+
+
+# ---- Gradescope ------------------------------------------------------------------------
+
+
+def test_results_json_is_markdown_with_hints_as_code(report):
+    data = gradescope.results(report)
+    assert data["output_format"] == "md" and data["test_output_format"] == "md"
+    first = data["tests"][0]
+    assert first["output_format"] == "md"
+    assert f"**Hint:** {HINT}" in first["output"]  # the backticks stay: Gradescope shows code as code
+    # the student's printed output sits in a fence longer than any backtick run in it
+    assert "Your code printed:\n\n````text\n<img src=x onerror=alert(1)> | ``` " in first["output"]
+    abs_check = data["tests"][3]["output"]
+    assert abs_check.startswith("List2D.\\_\\_abs\\_\\_ returned \\<b\\>x\\</b\\>")  # no bold, no HTML
+    assert "```text\n  File list2d.py, line 3\n```" in abs_check.replace("Where (most recent call last):\n", "")
+
+
+def test_results_json_never_mentions_files_the_student_cannot_see(report):
+    assert "Plot" not in json.dumps(gradescope.results(report)) and "loss.png" not in json.dumps(gradescope.results(report))
+
+
+def test_results_json_gives_the_sandbox_to_the_instructor_only(report):
+    data = gradescope.results(report)
+    hidden = [t for t in data["tests"] if t.get("visibility") == "hidden"]
+    assert len(hidden) == 1 and SANDBOX in hidden[0]["output"] and hidden[0]["max_score"] == 0
+    visible = json.dumps({**data, "tests": gradescope.graded_tests(data)})
+    assert "WEAKER" not in visible and "network" not in visible
+    assert len(gradescope.graded_tests(data)) == len(report.results)
+
+
+# ---- Markdown --------------------------------------------------------------------------
+
+
+def test_markdown_leaves_out_the_sandbox_and_escapes_names(report):
+    text = markdown.render(report)
+    assert "WEAKER" not in text
+    assert "\\[bold red\\]loud\\[/\\]" in text  # a link or markup needs brackets; they are escaped
+    assert "<img" not in text.split("````")[0]  # outside the fenced output, no raw HTML
+
+
+# ---- terminal --------------------------------------------------------------------------
+
+
+def test_terminal_summary_prints_markup_as_text_and_drops_escape_sequences(report):
+    screen = io.StringIO()
+    summary.show(report, Console(file=screen, width=200, force_terminal=False))
+    text = screen.getvalue()
+    assert f"descent: /srv/course/batch/{FOLDER}" in text and "x train_sgd: zero_grad [bold red]loud[/] [/]" in text
+    assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
+    # the sandbox is for the instructor: last, and labelled so
+    assert text.rstrip().endswith(f"For the instructor: {SANDBOX}")
+
+
+def test_progress_lines_drop_escape_sequences():
+    screen = io.StringIO()
+    progress = BatchProgress(1, screen, live=False)
+    progress.advance({"student": f"eve{ANSI}", "state": GRADED, "problem": "", "score": 1, "max_score": 2, "seconds": 0.5})
+    assert "evered" in screen.getvalue() and "\x1b" not in screen.getvalue()
+
+
+def test_a_folder_named_with_rich_markup_does_not_crash_the_batch(tmp_path, capsys):
+    folder = tmp_path / "class"
+    shutil.copytree(repo_path("assignments", "autodiff"), folder / FOLDER)
+    code = main(["batch", "autodiff", str(folder), "--gradebook", str(tmp_path / "grades.db"), "--plain", "--jobs", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "1 submissions: 1 graded now" in printed
+    rows = read_csv(tmp_path / "grades.csv")
+    assert rows[1][0] == FOLDER and rows[1][5] == "0"
+
+
+# ---- HTML ------------------------------------------------------------------------------
+
+
+def test_html_shows_each_hint_once_fix_first_and_the_sandbox_last(report):
+    page = html.render(report)
+    assert page.count("optimizer.zero_grad()") == 1  # not under each of the three failures
+    assert "9 points; 3 checks" in page
+    order = [page.index(marker) for marker in ("What to fix first", "Failed checks", "<h2>Checks</h2>", "For the instructor")]
+    assert order == sorted(order)
+    assert SANDBOX.split(":")[0] in page[order[-1]:]
+    assert f"<title>{FOLDER}: descent 4 / 15</title>" in page and "/srv/course" not in page
