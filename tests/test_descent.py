@@ -500,7 +500,7 @@ def test_notebook_loads_as_a_module_with_only_definitions(tmp_path):
         path = tmp_path / "descent.ipynb"
         nbformat.write(build_notebook(source), str(path))
         module_source, notes = notebook_to_module(path)
-        assert notes == []
+        assert all("left out these top-level experiments" in note for note in notes), notes
         namespace: dict = {}
         started = time.perf_counter()
         exec(compile(module_source, "descent_notebook", "exec"), namespace)

@@ -13,31 +13,47 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
 
 
-class _BareNameAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Make ``import matrix`` give the same module object as ``import submission.matrix``,
-    so students may write absolute or relative imports without two copies of a class."""
+class _StudentPackageAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Every name a student imports their own modules by gives the sandbox package's one
+    module object (grader/submission/layout.py decides the names): ``import matrix``,
+    ``from autodiff.list2d import List2D`` and ``from match import Matrix`` all reach
+    ``submission.*``, so a class is never defined twice."""
 
-    def __init__(self, package: str, names: set[str]):
-        self.package, self.names = package, names
+    def __init__(self, package: str, layout: dict):
+        self.package = package
+        self.bare = set(layout.get("bare", ()))
+        self.aliases = set(layout.get("aliases", ()))
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname in self.names:
-            return importlib.util.spec_from_loader(fullname, self)
-        return None
+        head, _, rest = fullname.partition(".")
+        if fullname in self.bare:
+            real = f"{self.package}.{fullname}"
+        elif head in self.aliases:
+            real = f"{self.package}.{rest}" if rest else self.package
+            if rest and importlib.util.find_spec(real) is None:
+                return None  # the usual "No module named ..." for a module the student does not have
+        else:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, loader_state=real)
 
     def create_module(self, spec):
-        return importlib.import_module(f"{self.package}.{spec.name}")
+        module = importlib.import_module(spec.loader_state)
+        spec.loader_state = (spec.loader_state, module.__spec__)
+        return module
 
     def exec_module(self, module):
-        pass
+        real_spec = module.__spec__.loader_state[1]
+        module.__spec__ = real_spec  # the import system stamped the alias's spec on the real module
 
 
 class Student:
@@ -70,7 +86,28 @@ class Student:
             return getattr(module, name)
         except AttributeError:
             where = self.files.get(logical, logical)
-            raise LoadError(f"{where} does not define {name}") from None
+            raise LoadError(f"{where} does not define {name}{self.why_missing(name)}") from None
+
+    def explain(self, error: BaseException) -> str:
+        """For a NameError, why the name is missing when loading a notebook says so."""
+        name = getattr(error, "name", None) if isinstance(error, NameError) else None
+        return self.why_missing(name) if isinstance(name, str) else ""
+
+    def why_missing(self, name: str) -> str:
+        """A notebook's statement that would set ``name`` failed, or was left out as an experiment."""
+        for module in self.loaded.values():
+            for label, line, names, failure in getattr(module, "_grader_cell_errors", ()):
+                if name in names:
+                    package = re.search(r"No module named '([\w.]+)'", str(failure))
+                    hint = unavailable(package[1]) if package else ""
+                    return f" ({name} is set in {label}, line {line}, which failed when the grader ran it: {failure}{hint})"
+            dropped = getattr(module, "_grader_dropped", {})
+            if name in dropped:
+                return (
+                    f" ({name} is only set by {dropped[name]}, which the grader does not run: it runs your "
+                    "notebook's definitions and imports, not its experiments)"
+                )
+        return ""
 
 
 class LoadError(Exception):
@@ -79,12 +116,29 @@ class LoadError(Exception):
         self.trace = trace
 
 
+AVAILABLE_PACKAGES = "torch, numpy, matplotlib, tqdm, IPython and Python's standard library"
+
+
 def describe(error: BaseException) -> str:
     message = str(error).strip().splitlines()
     text = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
     if isinstance(error, SyntaxError) and error.lineno and f"line {error.lineno}" not in text:
         text += f" (line {error.lineno})"
+    if isinstance(error, ModuleNotFoundError) and isinstance(error.name, str):
+        text += unavailable(error.name)
     return text[:500]
+
+
+def unavailable(module: str) -> str:
+    """What to say about an import of ``module`` that failed, if its package is not here."""
+    top = module.split(".")[0]
+    try:
+        found = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return ""
+    return f" ({top} is neither in your submission nor one of the packages the grader has: {AVAILABLE_PACKAGES})"
 
 
 STUDENT_ROOT = ""
@@ -106,8 +160,8 @@ def main() -> None:
     STUDENT_ROOT = config["root"]
     sys.path.insert(0, config["root"])
     package = config["package"]
-    bare = {name.split(".")[-1] for name in config["modules"].values()}
-    sys.meta_path.insert(0, _BareNameAliases(package, bare))
+    layout = getattr(importlib.import_module(package), "_GRADER_LAYOUT", {})  # the grader's own __init__
+    sys.meta_path.insert(0, _StudentPackageAliases(package, layout))
     sys.setrecursionlimit(5000)  # deep enough for real code, shallow enough to fail fast on runaway recursion
     student = Student(config)
     dumps, write, flush = json.dumps, answers.write, answers.flush  # bound before student code can patch them
@@ -133,7 +187,7 @@ def main() -> None:
         except LoadError as error:
             answer = {"status": "load_error", "error": str(error), "traceback": error.trace}
         except BaseException as error:  # the probe reports every student failure, SystemExit included
-            answer = {"status": "error", "error": describe(error), "traceback": student_traceback(error)}
+            answer = {"status": "error", "error": describe(error) + student.explain(error), "traceback": student_traceback(error)}
         try:
             send(answer)
         except (TypeError, ValueError) as error:

@@ -1,25 +1,39 @@
 """Loading a submission: find the assignment's files (folder, notebook, .py or .zip)
 and lay them out as a package in a private scratch folder for the sandbox.
 
-Nothing here imports or runs student code; it only copies bytes.
+Nothing here imports or runs student code; it only reads bytes, refusing links out of
+the submission, devices and anything too large or too deep (``files.py``, ``archive.py``).
+Anything that goes wrong while loading is a SubmissionError: a zero with a reason.
 """
 
 from __future__ import annotations
 
-import shutil
-import zipfile
+import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.plugin import Assignment
-from grader.submission.notebook import NotebookError, notebook_to_module
+from grader.submission import work
+from grader.submission.archive import unzip
+from grader.submission.files import MAX_FILE_BYTES, SKIPPED_DIRS, UnsafeFile, plain, read_bytes, walk
+from grader.submission.layout import package_init
+from grader.submission.notebook import (
+    NotebookError,
+    is_percent_script,
+    module_from_parsed,
+    notebook_cells,
+    parse_cells,
+    percent_cells,
+)
 
-MAX_FILE_BYTES = 5 << 20  # a hand-written source file is far smaller; bigger is a mistake or an attack
-MAX_ZIP_BYTES = 200 << 20
+MAX_ZIP_BYTES = 50 << 20
+MAX_NOTEBOOK_BYTES = 50 << 20  # saved outputs make notebooks large; only their code is limited
+MAX_HELPERS = 30  # other .py files beside the assignment's, copied so the student's imports of them work
 # Student files are imported as modules of this package in the sandbox. It is not the
 # assignment's name: descent/descent.py would make the package shadow its own module.
 SANDBOX_PACKAGE = "submission"
-SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints", "__MACOSX"}
+NOTEBOOK_MODULE = "_notebook"
+__all__ = ["MAX_FILE_BYTES", "SKIPPED_DIRS", "Submission", "SubmissionError", "load"]  # the rest is internal
 
 
 class SubmissionError(Exception):
@@ -42,120 +56,159 @@ class Submission:
 def load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
     """Copy what ``assignment`` needs from ``path`` into ``scratch``; raise SubmissionError if unreadable."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"no such submission: {path}")
-    if path.is_file() and path.suffix == ".zip":
-        path = _unzip(path, scratch / "unzipped")
+    try:
+        return _load(assignment, path, scratch)
+    except UnsafeFile as error:
+        raise SubmissionError(str(error)) from None
+    except (OSError, ValueError, RecursionError, MemoryError) as error:
+        raise SubmissionError(f"the submission could not be read: {plain(error)}") from None
+
+
+def _load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
+    if path.suffix == ".zip" and not path.is_dir():
+        path = unzip(path, read_bytes(path, path.parent, MAX_ZIP_BYTES), scratch / "unzipped")
     package_dir = scratch / "src" / SANDBOX_PACKAGE
     package_dir.mkdir(parents=True)
-    (package_dir / "__init__.py").write_text("")
     submission = Submission(source=path, root=scratch / "src", package=SANDBOX_PACKAGE, modules={})
-
-    if path.is_file():
+    if not path.is_dir():
         if path.suffix == ".ipynb":
-            return _load_notebook(assignment, path, package_dir, submission)
+            return _from_notebook(assignment, path, _read_notebook(path, path.parent), package_dir, submission)
         if path.suffix == ".py" and path.name in assignment.modules.values():
-            return _load_files(assignment, {path.name: path}, path.parent, package_dir, submission)
+            return _from_files(assignment, {path.name: path}, path.parent, package_dir, submission)
         expected = ", ".join([*assignment.modules.values(), *([assignment.notebook] if assignment.notebook else [])])
-        raise SubmissionError(f"{path.name} is not a file of the {assignment.name} assignment; hand in {expected}")
+        raise SubmissionError(f"{plain(path.name)} is not a file of the {assignment.name} assignment; hand in {expected}")
 
-    found = _find_files(path, set(assignment.modules.values()))
-    if not found:
-        notebook = _find_notebook(assignment, path)
-        if notebook is not None:
-            return _load_notebook(assignment, notebook, package_dir, submission)
-    return _load_files(assignment, found, path, package_dir, submission)
+    files = walk(path)
+    found = _shallowest(files, set(assignment.modules.values()))
+    notebook_path = _find_notebook(assignment, files)
+    if notebook_path is not None and not found:
+        return _from_notebook(assignment, notebook_path, _read_notebook(notebook_path, path), package_dir, submission)
+    if notebook_path is not None:  # both: grade the one with the work
+        try:
+            parsed = _read_notebook(notebook_path, path)
+        except (SubmissionError, UnsafeFile):
+            parsed = ([], [])  # the files are graded; an unreadable notebook beside them costs nothing
+        if work.prefer_notebook([_tree(file, path) for file in found.values()], [tree for _, _, tree in parsed[0]]):
+            submission.notes.append(
+                f"graded {plain(notebook_path.name)}: it implements the functions that "
+                f"{', '.join(sorted(found))} still leave{'s' if len(found) == 1 else ''} unimplemented"
+            )
+            return _from_notebook(assignment, notebook_path, parsed, package_dir, submission)
+    return _from_files(assignment, found, path, package_dir, submission)
 
 
-def _load_files(assignment, found: dict[str, Path], base: Path, package_dir: Path, submission: Submission):
+def _from_files(assignment, found: dict[str, Path], base: Path, package_dir: Path, submission: Submission):
+    sources: dict[str, str] = {}
     for logical, filename in assignment.modules.items():
         source = found.get(filename)
         if source is None:
             submission.missing[logical] = f"{filename} was not found in the submission"
             continue
         try:
-            _copy_checked(source, base, package_dir / filename)
-        except SubmissionError as error:
+            code = _module_code(source, base, submission)
+        except UnsafeFile as error:
             submission.missing[logical] = str(error)
             continue
-        submission.modules[logical] = f"{SANDBOX_PACKAGE}.{Path(filename).stem}"
+        stem = Path(filename).stem
+        (package_dir / filename).write_bytes(code)
+        sources[stem] = code.decode("utf-8", "replace")
+        submission.modules[logical] = f"{SANDBOX_PACKAGE}.{stem}"
         submission.files[logical] = filename
     folders = {path.parent for path in found.values()}
     if len(folders) > 1:  # files from different folders: say which were used, in case one is stale
-        submission.notes += [f"used {path.relative_to(base)}" for path in found.values()]
+        submission.notes += [f"used {plain(path.relative_to(base))}" for path in found.values()]
     if not submission.modules:
         wanted = ", ".join(assignment.modules.values())
         alternative = f" (or {assignment.notebook})" if assignment.notebook else ""
-        raise SubmissionError(f"none of the assignment's files ({wanted}){alternative} were found in {base.name}/")
+        raise SubmissionError(f"none of the assignment's files ({wanted}){alternative} were found in {plain(base.name)}/")
+    sources.update(_copy_helpers(folders, set(assignment.modules.values()), base, package_dir, submission))
+    (package_dir / "__init__.py").write_text(
+        package_init(sources, {folder.name for folder in folders}, assignment.package), encoding="utf-8"
+    )
     return submission
 
 
-def _load_notebook(assignment, notebook: Path, package_dir: Path, submission: Submission):
-    if notebook.stat().st_size > MAX_FILE_BYTES:
-        raise SubmissionError(f"{notebook.name} is larger than {MAX_FILE_BYTES >> 20} MB; clear its outputs and resubmit")
+def _module_code(source: Path, base: Path, submission: Submission) -> bytes:
+    """A file's code as the sandbox imports it; a jupytext py:percent script is read like
+    the notebook it mirrors (its definitions, not its experiments)."""
+    data = read_bytes(source, base)
+    text = data.decode("utf-8", "replace")
+    if not is_percent_script(text):
+        return data
+    parsed, notes = parse_cells(percent_cells(text), source.name)
+    module, more = module_from_parsed(parsed, source.name)
+    submission.notes += [f"{plain(source.name)} is a py:percent script: read cell by cell, like its notebook"]
+    submission.notes += notes + more
+    return module.encode("utf-8")
+
+
+def _copy_helpers(folders, assignment_files: set[str], base: Path, package_dir: Path, submission) -> dict[str, str]:
+    """Other .py files beside the assignment's, so that the student's imports of them work."""
+    sources = {}
+    helpers = [
+        path
+        for folder in sorted(folders)
+        for path in sorted(folder.glob("*.py"))
+        if path.name not in assignment_files and path.stem.isidentifier() and path.name != "__init__.py"
+    ]
+    for path in helpers[:MAX_HELPERS]:
+        if (package_dir / path.name).exists():
+            continue
+        try:
+            data = read_bytes(path, base)
+        except UnsafeFile as error:
+            submission.notes.append(f"not copied: {error}")
+            continue
+        (package_dir / path.name).write_bytes(data)
+        sources[path.stem] = data.decode("utf-8", "replace")
+    return sources
+
+
+def _read_notebook(path: Path, base: Path):
+    """(parsed cells, notes) of a notebook file, or SubmissionError with the reason."""
+    data = read_bytes(path, base, MAX_NOTEBOOK_BYTES)
     try:
-        source, notes = notebook_to_module(notebook)
+        cells = notebook_cells(data)
     except NotebookError as error:
-        raise SubmissionError(f"{notebook.name} is not a readable Jupyter notebook: {error}") from None
-    (package_dir / "_notebook.py").write_text(source, encoding="utf-8")
-    submission.modules = {logical: f"{SANDBOX_PACKAGE}._notebook" for logical in assignment.modules}
-    submission.files = {logical: notebook.name for logical in assignment.modules}
-    submission.notes.extend(notes)
+        raise SubmissionError(f"{plain(path.name)} is not a readable Jupyter notebook: {error}") from None
+    try:
+        return parse_cells(cells, path.name)
+    except NotebookError as error:
+        raise SubmissionError(f"{plain(path.name)} cannot be graded: {error}") from None
+
+
+def _from_notebook(assignment, notebook: Path, parsed, package_dir: Path, submission: Submission):
+    cells, notes = parsed
+    source, more = module_from_parsed(cells, notebook.name)
+    (package_dir / f"{NOTEBOOK_MODULE}.py").write_text(source, encoding="utf-8")
+    (package_dir / "__init__.py").write_text(package_init({NOTEBOOK_MODULE: ""}, set(), assignment.package))
+    submission.modules = {logical: f"{SANDBOX_PACKAGE}.{NOTEBOOK_MODULE}" for logical in assignment.modules}
+    submission.files = {logical: plain(notebook.name) for logical in assignment.modules}
+    submission.notes.extend(notes + more)
     return submission
 
 
-def _find_files(base: Path, names: set[str]) -> dict[str, Path]:
-    """The shallowest file with each name under ``base``, skipping environments and VCS folders."""
+def _shallowest(files: list[Path], names: set[str]) -> dict[str, Path]:
+    """The shallowest file with each name (``walk`` lists shallower files first)."""
     found: dict[str, Path] = {}
-    for candidate in sorted(_walk(base), key=lambda p: (len(p.parts), str(p))):
+    for candidate in files:
         if candidate.name in names and candidate.name not in found:
             found[candidate.name] = candidate
     return found
 
 
-def _find_notebook(assignment: Assignment, base: Path) -> Path | None:
-    notebooks = [p for p in _walk(base) if p.suffix == ".ipynb"]
+def _find_notebook(assignment: Assignment, files: list[Path]) -> Path | None:
+    notebooks = [p for p in files if p.suffix == ".ipynb"]
     named = [p for p in notebooks if p.name == assignment.notebook]
     if named:
-        return min(named, key=lambda p: len(p.parts))
+        return named[0]
     return notebooks[0] if len(notebooks) == 1 else None
 
 
-def _walk(base: Path):
-    for entry in base.iterdir():
-        if entry.name in SKIPPED_DIRS or entry.name.startswith("."):
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            yield from _walk(entry)
-        elif entry.is_file() or entry.is_symlink():
-            yield entry
-
-
-def _copy_checked(source: Path, base: Path, target: Path) -> None:
-    resolved = source.resolve()
-    if not resolved.is_relative_to(base.resolve()):
-        raise SubmissionError(f"{source.name} is a link to a file outside the submission; hand in the file itself")
-    if not resolved.is_file():
-        raise SubmissionError(f"{source.name} is not a regular file")
-    if resolved.stat().st_size > MAX_FILE_BYTES:
-        raise SubmissionError(f"{source.name} is larger than {MAX_FILE_BYTES >> 20} MB")
-    shutil.copyfile(resolved, target)
-
-
-def _unzip(archive: Path, target: Path) -> Path:
-    """Extract a zip safely: no absolute paths, no '..', no links, bounded size."""
+def _tree(path: Path, base: Path) -> ast.Module:
     try:
-        with zipfile.ZipFile(archive) as zipped:
-            members = zipped.infolist()
-            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-                raise SubmissionError(f"{archive.name} unpacks to more than {MAX_ZIP_BYTES >> 20} MB")
-            for member in members:
-                name = Path(member.filename)
-                if name.is_absolute() or ".." in name.parts or (member.external_attr >> 28) == 0o12:
-                    continue
-                zipped.extract(member, target)
-    except zipfile.BadZipFile as error:
-        raise SubmissionError(f"{archive.name} is not a readable zip file: {error}") from None
-    entries = [e for e in target.iterdir() if e.name not in SKIPPED_DIRS] if target.exists() else []
-    # Classroom and Gradescope downloads often wrap everything in one folder.
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+        return ast.parse(read_bytes(path, base))
+    except (UnsafeFile, SyntaxError, ValueError, RecursionError, MemoryError):
+        return ast.Module([], [])
