@@ -48,29 +48,99 @@ def test_every_check_name_starts_with_the_function_it_grades():
     assert len({c.name for c in checks}) == len(checks), "check names must be unique"
 
 
-MISTAKES = [
-    "mean_grad_not_divided",
-    "mean_grad_ignores_upstream",
-    "abs_grad_at_zero",
-    "abs_grad_overwrites",
-    "list2d_mean_divides_by_ncol",
-    "mae_squares",
-    "nn_syntax_error",
-]
+EXAMPLES = ROOT / "examples" / "autodiff"
+MISTAKES = sorted(p.stem for p in (EXAMPLES / "mistakes").glob("*.toml"))
+VARIANTS = sorted(p.stem for p in (EXAMPLES / "variants").glob("*.toml"))
+
+
+def gradients(function: str, *shapes: str) -> set[str]:
+    upstream = "2.5" if function == "Matrix.mean" else "not ones"
+    return {f"{function}: gradient, {shape} input, upstream {upstream}" for shape in shapes}
+
+
+def values(function: str, *shapes: str) -> set[str]:
+    kind = "value and graph" if function.startswith("Matrix.") else "value" if function == "List2D.mean" else "values"
+    return {f"{function}: {kind}, {shape} input" for shape in shapes}
+
+
+def reused(function: str) -> set[str]:
+    """The checks where x.grad starts non-zero or x is used twice."""
+    return {f"{function}: gradient accumulates into an existing x.grad", f"{function}: gradient when x is used twice, 3x4 input"}
+
+
+MSE = {"Matrix.mean: gradient of the MSE formula against torch.nn.MSELoss"}
+MAE_VALUE, MAE_GRADIENT = "MAELoss.forward: value against torch.nn.L1Loss", "MAELoss.forward: gradient against torch.nn.L1Loss"
+ALL_SHAPES = ("1x1", "1x5", "4x1", "3x4")
+ABS_SHAPES = ("1x1 zero", "1x5", "4x1", "3x4")  # every one holds a zero
+ABS_NONZERO_GRADIENTS = gradients("Matrix.abs", "1x5", "4x1", "3x4") | reused("Matrix.abs")  # [[0]]'s gradient is 0 anyway
+
+# For each example mistake, exactly the checks it must fail; every other check must pass.
+EXPECTED_FAILURES = {
+    "abs_closure_never_attached": ABS_NONZERO_GRADIENTS,
+    "abs_grad_at_zero": gradients("Matrix.abs", *ABS_SHAPES) | reused("Matrix.abs"),
+    "abs_grad_copysign": gradients("Matrix.abs", *ABS_SHAPES) | reused("Matrix.abs"),
+    "abs_grad_overwrites": reused("Matrix.abs"),
+    "abs_grad_relu_only": ABS_NONZERO_GRADIENTS,
+    # Its closure still writes x.grad, so gradients come out right; the graph is what is wrong.
+    "abs_not_wired": values("Matrix.abs", "1x1 zero", "4x1", "3x4"),
+    "abs_returns_list2d": values("Matrix.abs", "1x1 zero", "4x1", "3x4") | gradients("Matrix.abs", *ABS_SHAPES) | reused("Matrix.abs"),
+    "list2d_abs_mutates_input": values("List2D.abs", *ALL_SHAPES),
+    "list2d_abs_returns_plain_list": values("List2D.abs", *ALL_SHAPES),
+    "list2d_mean_divides_by_ncol": values("List2D.mean", "4x1", "3x4"),  # one row: ncol is the count
+    "list2d_mean_rounds": values("List2D.mean", "3x4"),  # the other means are exact at 4 decimals
+    "mae_on_plain_numbers": {MAE_GRADIENT},
+    "mae_squares": {MAE_VALUE, MAE_GRADIENT},
+    "mae_sum_not_mean": {MAE_VALUE, MAE_GRADIENT},
+    "matrix_mean_not_implemented": values("Matrix.mean", "1x1", "1x5", "3x4") | gradients("Matrix.mean", *ALL_SHAPES) | reused("Matrix.mean") | MSE,
+    "mean_backward_raises": gradients("Matrix.mean", *ALL_SHAPES) | reused("Matrix.mean") | MSE,
+    "mean_closure_micrograd_name": gradients("Matrix.mean", *ALL_SHAPES) | reused("Matrix.mean") | MSE,
+    "mean_forward_divides_by_nrow": values("Matrix.mean", "1x5", "3x4"),
+    "mean_grad_divides_by_nrow": gradients("Matrix.mean", "1x5", "3x4") | reused("Matrix.mean"),  # one column: nrow is the count
+    "mean_grad_ignores_upstream": gradients("Matrix.mean", *ALL_SHAPES) | reused("Matrix.mean"),  # MSE's upstream is 1
+    "mean_grad_not_divided": gradients("Matrix.mean", "1x5", "4x1", "3x4") | reused("Matrix.mean") | MSE,
+    "nn_syntax_error": {MAE_VALUE, MAE_GRADIENT},
+}
+
+
+def test_every_example_mistake_has_expectations():
+    assert set(MISTAKES) == set(EXPECTED_FAILURES)
+    names = {check.name for check in AUTODIFF.checks()}
+    assert set().union(*EXPECTED_FAILURES.values()) <= names, "an expectation names no check"
+    assert len(MISTAKES) >= 20 and len(VARIANTS) >= 10
 
 
 @pytest.mark.parametrize("name", MISTAKES)
-def test_a_known_mistake_loses_points_on_its_own_checks_only(name, autodiff_examples):
+def test_a_mistake_fails_exactly_its_checks(name, autodiff_examples):
     example = autodiff_examples[name]
     report = grade(AUTODIFF, example.path)
     lost = failing(report)
-    assert lost, f"{name} must not get full marks"
-    expected = {r.name for r in report.results if r.name.startswith(tuple(example.failing))}
-    assert lost <= expected, f"checks of other functions lost points: {sorted(lost - expected)}"
+    expected = EXPECTED_FAILURES[name]
+    assert lost == expected, f"unexpected: {sorted(lost - expected)}; missing: {sorted(expected - lost)}"
+    assert {n.split(":")[0] for n in lost} == set(example.failing), "the example's `failing` is out of date"
+    assert report.score == 100 - sum(r.max_score for r in report.results if r.name in lost)
+    for result in report.results:
+        if result.name in lost:
+            assert result.output.startswith(result.function), "the message names the function"
+            if example.mistake:
+                assert result.hint and result.mistake, (result.name, result.output)
     if example.mistake:
-        hinted = [r for r in report.results if r.mistake == example.mistake]
-        assert hinted and all(r.hint for r in hinted), f"no hint for the known mistake {example.mistake}"
-        assert all(r.status == "failed" for r in hinted)
+        assert example.mistake in {r.mistake for r in report.results if r.name in lost}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_a_correct_variant_written_differently_gets_full_marks(name, autodiff_examples):
+    report = grade(AUTODIFF, autodiff_examples[name].path)
+    assert failing(report) == set(), [r.output for r in report.results if r.status == "failed"]
+    assert report.score == report.max_score == 100
+
+
+def test_a_correct_function_is_judged_with_the_graded_functions_it_calls_made_correct(autodiff_examples):
+    """A wrong List2D.abs or a missing Matrix.mean costs the callers nothing, and a caller's
+    own failure says that the cause is in it, since its callees were replaced."""
+    report = grade(AUTODIFF, autodiff_examples["abs_grad_relu_only"].path)
+    result = next(r for r in report.results if r.name == "Matrix.abs: gradient, 3x4 input, upstream not ones")
+    assert "Your List2D.abs was replaced by a correct version for this check, so the cause is in Matrix.abs itself." in result.output
+    assert "Hint: For negative entries |x| = -x, so the local gradient there is -1." in result.output
 
 
 def test_feedback_names_function_input_expected_and_got(autodiff_examples):
@@ -84,20 +154,10 @@ def test_feedback_names_function_input_expected_and_got(autodiff_examples):
     assert "Hint: Did you divide by the number of elements" in result.output
 
 
-def test_syntax_error_in_nn_keeps_matrix_and_list2d_credit(autodiff_examples):
+def test_syntax_error_in_nn_says_where(autodiff_examples):
     report = grade(AUTODIFF, autodiff_examples["nn_syntax_error"].path)
-    lost = failing(report)
-    assert lost == {r.name for r in report.results if r.name.startswith(("MAELoss.forward", "Matrix.mean: gradient inside MSELoss"))}
-    assert report.score == 100 - sum(r.max_score for r in report.results if r.name in lost)
     mae = next(r for r in report.results if r.name.startswith("MAELoss.forward"))
     assert re.search(r"could not load nn.py: SyntaxError: .* line \d+", mae.output), mae.output
-
-
-@pytest.mark.parametrize("name", ["loops_and_sign_mask", "absolute_imports"])
-def test_a_correct_variant_written_differently_gets_full_marks(name, autodiff_examples):
-    report = grade(AUTODIFF, autodiff_examples[name].path)
-    assert failing(report) == set(), [r.output for r in report.results if r.status == "failed"]
-    assert report.score == report.max_score == 100
 
 
 def _reference_notebook(path):
@@ -173,7 +233,7 @@ def test_missing_file_costs_only_the_checks_that_need_it(tmp_path):
         shutil.copy(ROOT / "reference" / "autodiff" / f"{module}.py", tmp_path)
     report = grade(AUTODIFF, tmp_path)
     lost = failing(report)
-    assert lost == {r.name for r in report.results if r.name.startswith(("MAELoss", "Matrix.mean: gradient inside MSELoss"))}
+    assert lost == {r.name for r in report.results if r.name.startswith("MAELoss")}
     assert any("nn.py was not found" in r.output for r in report.results)
 
 
