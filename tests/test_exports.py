@@ -1,9 +1,9 @@
 """Every export checked against the format of the platform that imports it, with the
 expectations written by hand from that platform's documentation:
 
-* Canvas's gradebook import CSV: the identity columns ``Student, ID, SIS User ID,
-  SIS Login ID, Section``, then one column per assignment (every other column becomes a new
-  assignment in Canvas);
+* Canvas's gradebook import CSV (its importer, canvas-lms app/models/gradebook_importer.rb):
+  the identity columns ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column
+  per assignment (every other column becomes a new assignment), a "Points Possible" row;
 * JUnit XML: the schema Jenkins' JUnit plugin (and GitLab) read, tests/schemas/junit-jenkins.xsd;
 * Gradescope's results.json: ``output_format`` ``md``; tests with ``visibility: hidden`` are
   shown to instructors only;
@@ -94,7 +94,8 @@ def test_canvas_csv_has_canvas_identity_columns_and_one_score_column(book, tmp_p
     table = read_csv(tmp_path / "grades.csv")
     assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Autodiff: mean, abs and the MAE loss"]
     assert all(len(row) == 6 for row in table)  # Canvas would make any extra column a new assignment
-    rows = {row[0]: row for row in table[1:]}
+    assert table[1] == ["    Points Possible", "", "", "", "", "6"]  # a new assignment gets its points
+    rows = {row[0]: row for row in table[2:]}
     assert rows["alice"] == ["alice", "", "", "alice", "", "2"]
     assert rows["bob"] == ["bob", "", "", "bob", "", ""]  # the grader failed: no grade yet, not 0
     assert rows["'=HYPERLINK(1)"][5] == "6"  # a formula is never run by a spreadsheet
@@ -213,7 +214,7 @@ def test_a_folder_named_with_rich_markup_does_not_crash_the_batch(tmp_path, caps
     assert code == 0, printed
     assert "1 submissions: 1 graded now" in printed
     rows = read_csv(tmp_path / "grades.csv")
-    assert rows[1][0] == FOLDER and rows[1][5] == "0"
+    assert rows[2][0] == FOLDER and rows[2][5] == "0"
 
 
 # ---- HTML ------------------------------------------------------------------------------

@@ -41,7 +41,11 @@ def check_names(book: Gradebook, assignment: str) -> list[str]:
     return sorted(first_position, key=lambda name: (first_position[name], name))
 
 
-CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]  # Canvas's gradebook CSV
+# Canvas's gradebook CSV (canvas-lms app/models/gradebook_importer.rb): these identity columns,
+# then assignment columns matched by "Title (id)", else by exact title, else created new; a
+# row whose first cell holds "Points Possible" gives a new assignment its points.
+CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+CANVAS_POINTS_POSSIBLE = "    Points Possible"  # as Canvas's own export writes it
 
 
 def breakdown_path(path: Path) -> Path:
@@ -63,7 +67,8 @@ def write_csv(book: Gradebook, assignment: str, path: Path, column: str | None =
 
     ``path``: Canvas's gradebook import shape, its identity columns then one score column
     for the assignment (``column``, default the assignment's title; Canvas turns every
-    other column into a new assignment). The student id fills Student and SIS Login ID.
+    other column into a new assignment), and the points possible. The student id fills
+    Student and SIS Login ID, which Canvas matches against each student's login.
     ``<path stem>-checks.csv``: ``student, score, max_score`` then one column per check.
 
     A student whose grading failed (the grader's fault, retried next run) has empty
@@ -76,7 +81,8 @@ def write_csv(book: Gradebook, assignment: str, path: Path, column: str | None =
         scores.setdefault(row["student"], {})[row["name"]] = row["score"]
     submissions = book.submissions(assignment)
     title = column or assignments.get(assignment).title
-    gradebook = [[*CANVAS_IDENTITY, _cell(title)]]
+    maximum = max((row["max_score"] for row in submissions if row["max_score"] is not None), default=None)
+    gradebook = [[*CANVAS_IDENTITY, _cell(title)], [CANVAS_POINTS_POSSIBLE, "", "", "", "", _number(maximum)]]
     breakdown = [["student", "score", "max_score", *map(_cell, names)]]
     for row in submissions:
         graded = row["state"] == GRADED
