@@ -10,16 +10,15 @@ from pathlib import Path
 from grader.assignments.data import fixtures
 
 COLORS = {"train": "tab:blue", "valid": "tab:orange", "eval": "tab:green"}
-LABELS = {"train": "training", "valid": "validation", "eval": "evaluation"}
 
 
-def _value(outcome, key: str):
+def _value(outcome):
     return outcome.value if outcome is not None and outcome.ok and isinstance(outcome.value, dict) else None
 
 
 def _split_rows(outcome) -> list[list[int]] | None:
     """The student's sin(x) split (row indices per set) if it is a clean one, else None."""
-    value = _value(outcome, "split")
+    value = _value(outcome)
     try:
         entry = value["sin"]["calls"]["first"]
         rows = [part["rows"] for part in entry["parts"]]
@@ -32,7 +31,7 @@ def _split_rows(outcome) -> list[list[int]] | None:
 
 
 def _curves(outcome) -> dict[str, list[float]] | None:
-    value = _value(outcome, "losses")
+    value = _value(outcome)
     try:
         curves = {s: [v if isinstance(v, (int, float)) and math.isfinite(v) else math.nan for v in value["losses"][s]] for s in fixtures.SPLIT_NAMES}
     except (KeyError, TypeError):
@@ -50,7 +49,7 @@ def _splits_panel(ax, report) -> None:
     if rows:
         for name, part in zip(fixtures.SPLIT_NAMES, rows):
             ax.hist([x[i] for i in part], bins=12, range=(-math.pi, math.pi), alpha=0.5, color=COLORS[name],
-                    label=f"{LABELS[name]} ({len(part)})")
+                    label=f"{fixtures.SET_NAMES[name]} ({len(part)})")
         ax.legend(fontsize=8)
     ax.set_title(f"Splits of the sin(x) data: {whose}", fontsize=9)
     ax.set_xlabel("x")
@@ -63,7 +62,7 @@ def _losses_panel(ax, report) -> None:
     for curves, style, who in ((ref, {"linestyle": "--", "alpha": 0.6}, "reference"), (mine, {"marker": "o"}, "yours")):
         if curves:
             for split in fixtures.SPLIT_NAMES:
-                ax.plot(fixtures.CHECKPOINTS, curves[split], color=COLORS[split], label=f"{who}: {LABELS[split]}", **style)
+                ax.plot(fixtures.CHECKPOINTS, curves[split], color=COLORS[split], label=f"{who}: {fixtures.SET_NAMES[split]}", **style)
     ax.set_title("Evaluate: loss of each set as the model trains" + ("" if mine else "\n(your evaluate gave no losses; reference only)"), fontsize=9)
     ax.set_xlabel("Epoch")
     ax.set_ylabel("Loss (MSE)")

@@ -96,6 +96,7 @@ def _three_parts(result, locate) -> dict:
     return entry
 
 
+@fixtures.private_rng
 def split_dataset(resolve) -> dict:
     """The student's split of each dataset, three times (see ``_seeded_calls``)."""
     function = resolve("data", "split_dataset")
@@ -106,6 +107,7 @@ def split_dataset(resolve) -> dict:
     return report
 
 
+@fixtures.private_rng
 def make_proxy(resolve) -> dict:
     """The student's proxy of each dataset's training split, three times."""
     function = resolve("data", "make_proxy")
@@ -122,6 +124,7 @@ def make_proxy(resolve) -> dict:
     return report
 
 
+@fixtures.private_rng
 def normalize(resolve) -> dict:
     """The student's normalization of each dataset's fixed three-way split."""
     function = resolve("data", "normalize")
@@ -142,6 +145,7 @@ def normalize(resolve) -> dict:
     return report
 
 
+@fixtures.private_rng
 def evaluate_losses(resolve) -> dict:
     """The student's evaluate of the lecture's model at each checkpoint, on each split."""
     function = resolve("data", "evaluate")
@@ -158,6 +162,7 @@ def evaluate_losses(resolve) -> dict:
     return {"checkpoints": list(fixtures.CHECKPOINTS), "losses": losses, "errors": errors[:3]}
 
 
+@fixtures.private_rng
 def evaluate_effects(resolve) -> dict:
     """What the student's evaluate does to a model that starts in training mode, and to one
     that starts in evaluation mode: what the forward passes saw, and how the model is left."""
