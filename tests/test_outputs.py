@@ -192,3 +192,19 @@ def test_grade_writes_every_output_for_a_partially_wrong_submission(tmp_path, ca
     assert (suite.get("tests"), suite.get("failures")) == ("32", "3")
     assert (out / "summary.md").read_text().startswith("### autodiff: 94 / 100 points")
     assert "<p class=\"score\">94 / 100 points</p>" in (out / "report.html").read_text()
+
+
+# ---- command-line conventions ---------------------------------------------------------
+
+
+def test_version_and_plain_top_level_help(capsys):
+    from grader import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"nn-grader {__version__}\n"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m grader ")  # the one name the docs use
+    assert "``" not in text and ":class:" not in text  # no reStructuredText
