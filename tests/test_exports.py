@@ -199,6 +199,22 @@ def test_terminal_summary_prints_markup_as_text_and_drops_escape_sequences(repor
     assert text.rstrip().endswith(f"For the instructor: {SANDBOX}")
 
 
+def test_a_students_own_check_leaves_the_sandbox_out(report):
+    screen = io.StringIO()
+    summary.show(report, Console(file=screen, width=200), instructor=False)
+    assert "WEAKER" not in screen.getvalue() and "used [bold red]loud[/] [/]/descent.py" in screen.getvalue()
+
+
+def test_classroom_job_log_shows_the_verdict_as_text(report, tmp_path, capsys):
+    gradescope.write(report, tmp_path / "results.json")
+    assert main(["verdict", str(tmp_path / "results.json"), "List2D.__abs__: values, 3x4 input"]) == 1
+    printed = capsys.readouterr().out
+    assert "List2D.__abs__ returned <b>x</b>" in printed  # the Markdown escapes are not shown
+    code = main(["verdict", str(tmp_path / "results.json"), f"train_sgd: zero_grad {MARKUP}"])
+    printed = capsys.readouterr().out
+    assert code == 1 and "\x1b" not in printed and "\x07" not in printed and f"Hint:** {HINT}" in printed
+
+
 def test_progress_lines_drop_escape_sequences():
     screen = io.StringIO()
     progress = BatchProgress(1, screen, live=False)

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         report, output_dir = local.grade_locally(config, args.out)
     except local.ConfigError as error:
         raise UsageError(str(error)) from None
-    summary.show(report)
+    summary.show(report, instructor=False)
     if config.grader:  # an exported Classroom template: say what its workflow will record
         points, maximum = classroom.recorded_points(list(classroom.step_results(gradescope.results(report)).items()))
         print(f"GitHub Classroom will record {points:g} / {maximum:g} for this version of your files.")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from grader.outputs.classroom import earned_full_points
+from grader.outputs.markdown import plain_text
 from grader.outputs.summary import plain
 
 HELP = "print one check's verdict from a results.json; exit 0 only if it earned all its points (a Classroom workflow step)"
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(plain(f"{test['name']}: {test['score']:g} / {test['max_score']:g} points"))
     if test["output"]:
-        print(plain(test["output"]))
+        print(plain(plain_text(test["output"])))  # results.json holds Markdown; the job log shows text
     if args.points is not None and float(test["max_score"]) != args.points:
         print(f"This step awards {args.points:g} points but the grader gives the check {test['max_score']:g}: the workflow was changed.")
         return 1

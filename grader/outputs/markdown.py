@@ -25,6 +25,11 @@ def inline(text: str) -> str:
     return re.sub(r"([\\`*_\[\]#!<>])", r"\\\1", " ".join(text.split()))
 
 
+def plain_text(markdown: str) -> str:
+    """Markdown written by ``inline`` read back as text (for a console that does not render it)."""
+    return re.sub(r"\\([\\`*_\[\]#!<>])", r"\1", markdown)
+
+
 def code_block(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)

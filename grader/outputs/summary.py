@@ -25,7 +25,8 @@ def plain(text: str) -> str:
     return _TERMINAL_CONTROL.sub("", str(text))
 
 
-def show(report: GradeReport, console: Console | None = None) -> None:
+def show(report: GradeReport, console: Console | None = None, instructor: bool = True) -> None:
+    """Print the summary; ``instructor=False`` (a student's own check) leaves the sandbox out."""
     console = console or Console(highlight=False)
     table = Table(title=Text(plain(f"{report.assignment}: {report.submission}")), title_justify="left")
     table.add_column("Check")
@@ -48,5 +49,5 @@ def show(report: GradeReport, console: Console | None = None) -> None:
     for path in report.artifacts:
         console.print(Text(plain(f"Plot: {path}")))
     console.print(Text.assemble((f"Score: {report.score:g} / {report.max_score:g}", "bold"), f" ({report.execution_time:.1f} s)"))
-    for note in for_instructor(report.notes):
+    for note in for_instructor(report.notes) if instructor else ():
         console.print(Text(plain(f"For the instructor: {note}"), style="dim"))
