@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
-Status = Literal["ok", "error", "load_error", "timeout", "crashed"]
+Status = Literal["ok", "error", "load_error", "timeout", "crashed", "ungraded"]  # ungraded: the machine, not the code, failed
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Probe:
     function: str
     args: Mapping[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()  # logical module names (keys of Assignment.modules)
-    timeout: float = 10.0  # seconds of wall time for this call alone
+    timeout: float = 10.0  # CPU seconds for this call alone (the wall clock is only a far backstop)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from grader import judging
 from grader.plugin import Check, Outcome, Verdict
 
 MAX_PRINTED = 1500  # characters of the student's own output shown under a failed check
+MAX_JUDGE_ERROR = 300  # characters of a judge's error, which may quote the student's data
+MACHINE_BUSY = "the machine was too busy to run it in time (or the code waits for something, such as input() or time.sleep); try again"
 
 
 @dataclass
@@ -22,6 +25,7 @@ class CheckResult:
     output: str  # what the student reads: what was checked, expected against got, hint
     hint: str = ""
     mistake: str = ""  # a known mistake's key, for class statistics
+    ungraded: bool = False  # the machine, not the student, failed: no verdict, to be tried again
 
     @property
     def status(self) -> Literal["passed", "failed"]:
@@ -50,6 +54,11 @@ class GradeReport:
         return round(sum(r.score for r in self.results), 6)
 
     @property
+    def ungraded(self) -> bool:
+        """Some check could not be graded for the machine's sake: this grade is not final."""
+        return any(r.ungraded for r in self.results)
+
+    @property
     def max_score(self) -> float:
         return round(sum(r.max_score for r in self.results), 6)
 
@@ -58,13 +67,19 @@ def score_check(check: Check, student: Outcome, reference: Outcome) -> CheckResu
     if not reference.ok:
         # The reference must pass every probe; if it does not, no student loses a point for it.
         raise RuntimeError(f"grader bug: the reference fails probe {check.probe.key}: {reference.error}")
+    if student.status == "ungraded":
+        function = check.name.split(":", 1)[0].strip()
+        return CheckResult(check.name, check.points, 0.0, f"{function} {student.error}", ungraded=True)
     if not student.ok:
         verdict = Verdict(False, explain_failure(check, student))
     else:
         try:
-            verdict = check.judge(student.value, reference.value)
-        except Exception as error:  # data of the wrong shape from student code: a failure, not a crash
-            verdict = Verdict(False, f"{check.name}: the result could not be checked ({type(error).__name__}: {error})")
+            verdict = judging.run_limited(check.judge, student.value, reference.value)
+        except judging.Starved as error:
+            return CheckResult(check.name, check.points, 0.0, f"Not graded: {error}, so the machine was too busy; try again", ungraded=True)
+        except (Exception, judging.Overrun) as error:  # hostile or malformed data: a failure, never a crash
+            reason = f"{type(error).__name__}: {error}"[:MAX_JUDGE_ERROR]
+            verdict = Verdict(False, f"{check.name}: the answer could not be judged ({reason})")
     output = verdict.message
     if verdict.hint:
         output += f"\nHint: {verdict.hint}"

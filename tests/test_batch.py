@@ -374,16 +374,16 @@ def test_gradebook_writes_a_student_entirely_or_not_at_all(tmp_path):
         assert book.submissions("autodiff") == [] and book.checks("autodiff") == []
 
 
-def test_a_grader_failure_never_replaces_a_grade(tmp_path):
+def test_a_grader_failure_never_replaces_a_grade_of_the_same_files_and_grader(tmp_path):
     check = {"name": "a", "score": 1.0, "max_score": 1.0, "status": "passed", "output": ""}
     graded = {"student": "zoe", "state": "graded", "hash": "h1", "grader_version": "v", "score": 1.0, "max_score": 1.0, "seconds": 0.1, "checks": [check]}
-    failed = {**graded, "state": "failed", "hash": "h2", "score": None, "problem": "the grading worker died", "checks": []}
+    failed = {**graded, "state": "failed", "score": None, "problem": "the grading worker died", "checks": []}
     with Gradebook(tmp_path / "g.db") as book:
         assert book.record("autodiff", failed) is True  # nothing to keep: the failure is recorded
         assert book.record("autodiff", graded) is True
         assert book.record("autodiff", failed) is False
         [row] = book.submissions("autodiff")
-        assert (row["state"], row["score"], row["hash"]) == ("graded", 1.0, "h1")  # h1 != h2: graded again next run
+        assert (row["state"], row["score"], row["hash"]) == ("graded", 1.0, "h1")  # a --regrade failed: kept
         assert len(book.checks("autodiff")) == 1
 
 

@@ -135,17 +135,23 @@ class Gradebook:
     def record(self, assignment: str, record: dict) -> bool:
         """Replace one student's rows with a worker's record, all in one transaction.
 
-        A grader failure never replaces a grade: the student keeps it (the caller grades
-        them again next run) and False is returned."""
+        A grader failure keeps a grade made from the same files by the same grader version
+        (the caller grades them again next run) and returns False. A grade made from other
+        files or by another grader version no longer stands: the failure replaces it, so a
+        submission that crashes each new grader cannot keep an old (perhaps forged) grade."""
         student = record["student"]
         key = (assignment, student)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             if record["state"] == FAILED:
-                row = self.db.execute("SELECT state FROM submissions WHERE assignment = ? AND student = ?", key).fetchone()
+                row = self.db.execute(
+                    "SELECT state, hash, grader_version, score, max_score FROM submissions WHERE assignment = ? AND student = ?", key
+                ).fetchone()
                 if row is not None and row["state"] == GRADED:
-                    self.db.execute("ROLLBACK")
-                    return False
+                    if (row["hash"], row["grader_version"]) == (record["hash"], record["grader_version"]):
+                        self.db.execute("ROLLBACK")
+                        return False
+                    record = {**record, "problem": f"{record.get('problem', '')} (its earlier grade, {row['score']:g}/{row['max_score']:g} from other files or another grader version, no longer stands)"}
             for table in ("submissions", "checks", "artifacts"):
                 self.db.execute(f"DELETE FROM {table} WHERE assignment = ? AND student = ?", key)
             self.db.execute(

@@ -23,6 +23,7 @@ from multiprocessing.connection import wait
 from typing import Iterable, Iterator
 
 from grader.batch.worker import Task, close_warm_graders, failure_record, grade_task, warm_grader
+from grader.grade import one_thread_for_torch
 from grader.sandbox import reaper
 from grader.sandbox.runner import Limits
 
@@ -39,7 +40,7 @@ def _serve(conn, assignment: str, limits: Limits | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the main process, which stops us
     try:
         grader = warm_grader(assignment, limits)
-        _one_thread_for_torch()
+        one_thread_for_torch()  # N workers already use N cores; torch's own thread pool would only contend
     except BaseException:
         conn.send(("broken", traceback.format_exc()))
         return
@@ -61,14 +62,6 @@ def _serve(conn, assignment: str, limits: Limits | None) -> None:
         pass
     finally:
         close_warm_graders()
-
-
-def _one_thread_for_torch() -> None:
-    """N workers already use N cores; torch's own thread pool would only contend."""
-    import sys
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
 
 
 class _Worker:

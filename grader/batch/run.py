@@ -5,7 +5,9 @@ files (a different hash), by another grader version, by a grading that failed, o
 before an unfinished ``--regrade`` began. Every other row is kept. So running the same
 command again, after a kill -9 or after a finished run, grades only what is missing.
 
-A grading that fails through the grader's fault never replaces an existing grade; a
+A grading that fails through the grader's fault (a crash, or a machine too busy to run
+it: "ungraded") leaves no score; it replaces an existing grade only when that grade was
+made from other files or by another grader version, which no longer stands. A
 ``--regrade`` stays unfinished (and resumes next run) until no grading failed.
 """
 

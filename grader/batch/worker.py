@@ -133,9 +133,12 @@ class WarmGrader:
             except Exception as error:  # a grader bug: this student's failure, not the batch's
                 record = failure_record(task, f"the grader failed on this submission ({type(error).__name__}: {error})", self.checks)
             else:
-                record = record_from_report(task, report, {})
-                if task.plots:
-                    self._add_plots(record, report, Path(scratch) / "plots")
+                if report.ungraded:  # the machine starved a probe: no grade this run, the next run tries again
+                    record = failure_record(task, f"{report.problem.removesuffix('; try again')}; it will be graded again on the next run", self.checks)
+                else:
+                    record = record_from_report(task, report, {})
+                    if task.plots:
+                        self._add_plots(record, report, Path(scratch) / "plots")
         record["seconds"] = time.perf_counter() - started
         return record
 

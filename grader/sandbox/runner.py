@@ -3,6 +3,12 @@
 One child serves many probes so an import is paid once; a probe that times out or
 kills its child costs only itself: the child is killed (with everything it started)
 and a fresh one serves the next probe.
+
+Limits count the CPU time of the child's process tree (``cputime``), so they measure
+the student's work, not the machine's load. The wall clock is only a backstop, far
+above them: a probe that reaches it without using its CPU time was starved by the
+machine. That is the grader's failure, never the student's: the probe is tried once
+more in a fresh child, and if it is starved again it is "ungraded" (try again later).
 """
 
 from __future__ import annotations
@@ -20,21 +26,51 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.plugin import Assignment, Outcome, Probe
-from grader.sandbox import isolation, reaper
+from grader.sandbox import answers, isolation, reaper
+from grader.sandbox.cputime import TreeCPU
 from grader.submission import Submission
 
-MAX_ANSWER_BYTES = 32 << 20
+POLL_SECONDS = 0.2  # how often a running probe's CPU time is read
 
 
 @dataclass(frozen=True)
 class Limits:
     memory_bytes: int = 2 << 30  # address space; torch needs about 1 GiB of it to import
-    cpu_seconds: int = 600  # a backstop for the whole child; probes have their own wall-clock limits
+    cpu_seconds: int = 600  # a backstop for the whole child; probes have their own CPU limits
     file_bytes: int = 16 << 20  # largest file the child may write
     output_bytes: int = 64 << 10  # printed output kept for feedback; the rest is read and dropped
     open_files: int = 256
     processes: int = 64  # processes and threads; a fork bomb stops here
-    startup_seconds: float = 60.0  # time to start Python and import the probes (torch included)
+    startup_seconds: float = 60.0  # CPU time to start Python and import the probes (torch included)
+    wall_factor: float = 10.0  # the wall-clock backstop is this many times a CPU limit,
+    min_wall_seconds: float = 60.0  # and at least this long
+
+    def backstop(self, cpu_seconds: float) -> float:
+        return max(self.wall_factor * cpu_seconds, self.min_wall_seconds)
+
+
+def starved(limits: Limits, cpu_seconds: float) -> str:
+    """Why a probe is ungraded: fixed numbers only, so the message is the same every run."""
+    return (
+        f"could not be graded: twice it waited {limits.backstop(cpu_seconds):g} s without using its {cpu_seconds:g} s "
+        "of CPU time, so the machine was too busy (or the code waits for something, such as input() or "
+        "time.sleep); try again"
+    )
+
+
+class _Budget:
+    """One phase's limits: CPU seconds of the child's tree, and the wall-clock backstop."""
+
+    def __init__(self, meter: TreeCPU, cpu_seconds: float, limits: Limits):
+        self.meter, self.cpu_seconds = meter, cpu_seconds
+        self.start = meter.seconds()
+        self.deadline = time.monotonic() + limits.backstop(cpu_seconds)
+
+    def spent(self) -> str | None:
+        """"cpu" once the child used its CPU time, "wall" once the backstop passed first, else None."""
+        if self.meter.seconds() - self.start > self.cpu_seconds:
+            return "cpu"
+        return "wall" if time.monotonic() >= self.deadline else None
 
 
 class _Output:
@@ -92,6 +128,8 @@ class Child:
             start_new_session=True,
         )
         reaper.track(self.process.pid)
+        self.meter = TreeCPU(self.process.pid)
+        self.stopped_by: str | None = None  # why the last read gave up: "cpu", "wall", or None (the pipe closed)
         os.close(answer_write)
         self.answers = os.fdopen(answer_read, "rb", buffering=0)
         self.output = _Output(self.process.stdout, self.limits.output_bytes)
@@ -122,7 +160,12 @@ class Child:
         module the child was importing at the time, if it was importing one."""
         self.blamed_module = None
         if not self.started:  # starting Python and importing the probes (torch too) has its own allowance
-            ready = self._read_message(time.monotonic() + self.limits.startup_seconds)
+            try:
+                ready = self._read_message(_Budget(self.meter, self.limits.startup_seconds, self.limits))
+            except answers.Rejected:
+                ready = None
+            if ready is None and self.stopped_by is not None:  # no student code has run yet: never the student's fault
+                return Outcome("ungraded", error=starved(self.limits, self.limits.startup_seconds), output=self.output.take())
             if ready is None or ready.get("event") != "ready":
                 return self._crashed(self.output.take())
             self.started = True
@@ -130,47 +173,59 @@ class Child:
             self._send({"function": probe.function, "args": dict(probe.args), "needs": list(probe.needs)})
         except OSError:
             return self._crashed()
-        deadline, loading = time.monotonic() + probe.timeout, None
-        while (message := self._read_message(deadline)) is not None:
-            if "event" in message:
-                loading = message.get("module")  # None again once "loaded"
-                continue
-            output = self.output.take()
-            if message.get("status") not in ("ok", "error", "load_error"):
-                return Outcome("crashed", error="the sandbox sent back something that is not a probe result", output=output)
-            return Outcome(
-                message["status"],
-                value=message.get("value"),
-                error=str(message.get("error", ""))[:2000],
-                traceback=str(message.get("traceback", ""))[:4000],
-                output=output,
-            )
+        budget, loading = _Budget(self.meter, probe.timeout, self.limits), None
+        try:
+            while (message := self._read_message(budget)) is not None:
+                if "event" in message:
+                    loading = message.get("module")  # None again once "loaded"
+                    continue
+                output = self.output.take()
+                if message.get("status") not in ("ok", "error", "load_error"):
+                    return Outcome("crashed", error="the sandbox sent back something that is not a probe result", output=output)
+                return Outcome(
+                    message["status"],
+                    value=message.get("value"),
+                    error=str(message.get("error", ""))[:2000],
+                    traceback=str(message.get("traceback", ""))[:4000],
+                    output=output,
+                )
+        except answers.Rejected as reason:
+            return Outcome("crashed", error=f"its answer could not be read: {reason}", output=self.output.take())
+        if self.stopped_by == "wall":
+            return Outcome("ungraded", error=starved(self.limits, probe.timeout), output=self.output.take())
         self.blamed_module = loading
-        try:  # the pipe closes a moment before a dying child (or its sandbox wrapper) has exited
-            self.process.wait(timeout=0 if time.monotonic() >= deadline else 1)
-        except subprocess.TimeoutExpired:
-            limit = f"did not finish within {probe.timeout:g} s (an endless loop, or far too slow?)"
+        if self.stopped_by == "cpu":
+            limit = f"did not finish within {probe.timeout:g} s of CPU time (an endless loop, or far too slow?)"
             return Outcome("timeout", error=limit, output=self.output.take())
         return self._crashed(self.output.take())
 
-    def _read_message(self, deadline: float) -> dict | None:
-        line = self._read_line(deadline)
+    def _read_message(self, budget: _Budget) -> dict | None:
+        """The next message, or None: the pipe closed or the budget ran out (``stopped_by`` says which).
+        Raises answers.Rejected for an answer the grading process will not decode."""
+        line = self._read_line(budget)
         if line is None:
             return None
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return {}
-        return message if isinstance(message, dict) else {}
+        message = answers.decode(line)
+        if not isinstance(message, dict):
+            raise answers.Rejected("it is not a JSON object")
+        return message
 
-    def _read_line(self, deadline: float) -> bytes | None:
+    def _read_line(self, budget: _Budget) -> bytes | None:
+        self.stopped_by = None
+        checked = time.monotonic()
         while b"\n" not in self.buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or len(self.buffer) > MAX_ANSWER_BYTES:
-                return None
-            ready, _, _ = select.select([self.answers], [], [], remaining)
+            if len(self.buffer) > answers.MAX_BYTES:
+                raise answers.Rejected(f"it is larger than {answers.MAX_BYTES >> 20} MiB")
+            ready, _, _ = select.select([self.answers], [], [], POLL_SECONDS)
+            if not ready or time.monotonic() - checked >= POLL_SECONDS:  # a trickle of bytes is still checked
+                checked = time.monotonic()
+                if self.process.poll() is not None:  # it died, though something it started holds the pipe
+                    return None
+                self.stopped_by = budget.spent()
+                if self.stopped_by:
+                    return None
             if not ready:
-                return None
+                continue
             chunk = self.answers.read(1 << 20)
             if not chunk:
                 return None
@@ -183,7 +238,9 @@ class Child:
             code = isolation.decode_status(self.process.wait(timeout=5))
         except subprocess.TimeoutExpired:
             code = None
-        if code is not None and code < 0:
+        if code is None:
+            reason = "the grading process stopped answering (it closed its answer channel)"
+        elif code < 0:
             reason = f"the grading process was killed by signal {-code}"
             if -code in (9, 24):
                 reason += " (it may have run out of memory or CPU time)"
@@ -208,12 +265,15 @@ def run_probes(
     assignment: Assignment, submission: Submission, probes: list[Probe], child: Child, limits: Limits | None = None
 ) -> tuple[dict[str, Outcome], list[str]]:
     """Run each probe in ``child`` (already attached to ``submission``), replacing the child
-    whenever a probe times out or kills it. Returns (outcomes by probe key, isolation notes).
-    Closes every child it used, so nothing started by student code is left running."""
+    whenever a probe times out, kills it or is starved. A starved probe is tried once more
+    in a fresh child; starved again, it and every probe after it are "ungraded" (the whole
+    grade is to be tried again, so they are not run). Returns (outcomes by probe key,
+    isolation notes). Closes every child it used, so nothing started by student code is left running."""
     reaper.become_subreaper()
     outcomes: dict[str, Outcome] = {}
     notes = list(child.notes)
     broken: dict[str, str] = {}  # student module -> why importing it cannot succeed; not retried
+    busy: Outcome | None = None  # the probe the machine starved twice
     current: Child | None = child
     try:
         for probe in probes:
@@ -221,18 +281,27 @@ def run_probes(
             if blocked:
                 outcomes[probe.key] = Outcome("load_error", error=broken[blocked[0]])
                 continue
-            if current is None:
-                current = Child(assignment, limits or child.limits, scratch=child.scratch)
-                current.attach(submission)
-            outcomes[probe.key] = outcome = current.call(probe)
-            if outcome.status in ("timeout", "crashed"):
-                if current.blamed_module:
-                    where = submission.files.get(current.blamed_module, current.blamed_module)
-                    joint = " " if outcome.status == "timeout" else " failed: "
-                    broken[current.blamed_module] = f"could not load {where}: importing it{joint}{outcome.error}"
-                    outcomes[probe.key] = Outcome("load_error", error=broken[current.blamed_module], output=outcome.output)
-                current.close(keep_scratch=True)
-                current = None
+            if busy is not None:
+                outcomes[probe.key] = Outcome("ungraded", error=busy.error)
+                continue
+            for _ in range(2):  # a starved probe gets one more try
+                if current is None:
+                    current = Child(assignment, limits or child.limits, scratch=child.scratch)
+                    current.attach(submission)
+                outcome = current.call(probe)
+                if outcome.status in ("timeout", "crashed", "ungraded"):
+                    if current.blamed_module:
+                        where = submission.files.get(current.blamed_module, current.blamed_module)
+                        joint = " " if outcome.status == "timeout" else " failed: "
+                        broken[current.blamed_module] = f"could not load {where}: importing it{joint}{outcome.error}"
+                        outcome = Outcome("load_error", error=broken[current.blamed_module], output=outcome.output)
+                    current.close(keep_scratch=True)
+                    current = None
+                if outcome.status != "ungraded":
+                    break
+            outcomes[probe.key] = outcome
+            if outcome.status == "ungraded":
+                busy = outcome
     finally:
         if current is not None:
             current.close(keep_scratch=True)

@@ -1,0 +1,37 @@
+"""CPU time used by a sandbox child and everything it started, read from outside.
+
+Time limits count this, not the wall clock: on a busy machine a correct probe waits
+for a core, but the CPU it uses does not grow. It is read with psutil (Linux, macOS,
+Windows), never reported by the child, whose code is the student's.
+"""
+
+from __future__ import annotations
+
+import psutil
+
+
+class TreeCPU:
+    """``seconds()``: user + system time of a process and its live descendants, including
+    children they have reaped. A descendant that exits unreaped takes its time with it, so
+    the reading is held at its highest value and only grows."""
+
+    def __init__(self, pid: int):
+        self.root: psutil.Process | None = None
+        self.pid = pid
+        self.highest = 0.0
+
+    def seconds(self) -> float:
+        try:
+            self.root = self.root or psutil.Process(self.pid)
+            tree = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:  # it is gone: what it used is what we last saw
+            return self.highest
+        total = 0.0
+        for process in tree:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+        self.highest = max(self.highest, total)
+        return self.highest
