@@ -4,6 +4,8 @@ files, or a ``.toml`` of small edits to the reference (so examples never drift f
 A ``.toml`` holds ``description``, ``failing`` (the student functions whose checks
 must fail: every other check must pass), optionally ``mistake`` (a known-mistake key
 the feedback must name), and ``[[edit]]`` tables with ``file``, ``old`` and ``new``.
+``folder`` puts the reference's files in that subfolder (a repository whose homework is
+a package, ``autodiff/matrix.py``); ``[[file]]`` tables (``path``, ``text``) add files.
 A folder may hold the same keys in ``example.toml``.
 """
 
@@ -41,12 +43,16 @@ def materialize(assignment: str, out: Path) -> list[Example]:
                 shutil.rmtree(target)
             if spec.suffix == ".toml":
                 meta = tomllib.loads(spec.read_text())
-                shutil.copytree(REFERENCE / assignment, target, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
-                for source in target.glob("*.py"):  # a submission carries no solution markers
+                package = target / meta.get("folder", "")
+                shutil.copytree(REFERENCE / assignment, package, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+                for source in package.glob("*.py"):  # a submission carries no solution markers
                     lines = source.read_text().splitlines(keepends=True)
                     source.write_text("".join(line for line in lines if line.strip() not in (BEGIN, END)))
                 for edit in meta.get("edit", []):
-                    _apply(target / edit["file"], edit["old"], edit["new"], spec)
+                    _apply(package / edit["file"], edit["old"], edit["new"], spec)
+                for extra in meta.get("file", []):
+                    (target / extra["path"]).parent.mkdir(parents=True, exist_ok=True)
+                    (target / extra["path"]).write_text(extra["text"])
             elif spec.is_dir():
                 shutil.copytree(spec, target, ignore=shutil.ignore_patterns("__pycache__", "example.toml"))
                 meta = tomllib.loads((spec / "example.toml").read_text()) if (spec / "example.toml").exists() else {}

@@ -217,8 +217,9 @@ def module_from_parsed(parsed: Parsed, name: str) -> tuple[str, list[str]]:
         )
     for function, labels in defined.items():
         if len(set(labels)) > 1:
+            places = list(dict.fromkeys(labels))
             notes.append(
-                f"{plain(function)} is defined in {', '.join(dict.fromkeys(labels))} of {name}; "
+                f"{plain(function)} is defined in {', '.join(places[:-1])} and {places[-1]} of {name}; "
                 f"the last one ({labels[-1]}) is graded, as after Run All"
             )
     dropped_names = {key: value for key, value in bound_dropped.items() if key not in bound_kept}
@@ -343,10 +344,12 @@ def _stored_names(node: ast.AST) -> set[str]:
 
 
 def _is_silent(node: ast.stmt) -> bool:
-    """Left out without a word: docstrings, magics and shell lines."""
+    """Left out without a word: values shown at the end of a cell, prints, magics and shell lines."""
     if not isinstance(node, ast.Expr):
         return False
-    if isinstance(node.value, ast.Constant):
+    if not isinstance(node.value, ast.Call):
+        return True
+    if isinstance(node.value.func, ast.Name) and node.value.func.id in ("print", "display"):
         return True
     root = node.value
     while isinstance(root, (ast.Call, ast.Attribute)):
