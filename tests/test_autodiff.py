@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import importlib
+import importlib.util
 import json
 import re
 import shutil
+import sys
+import types
 import zipfile
 
 import nbformat
 import pytest
+import torch
 
 from conftest import ROOT, read_results, run_grader
 from grader import assignments
@@ -132,6 +138,146 @@ def test_a_correct_variant_written_differently_gets_full_marks(name, autodiff_ex
     report = grade(AUTODIFF, autodiff_examples[name].path)
     assert failing(report) == set(), [r.output for r in report.results if r.status == "failed"]
     assert report.score == report.max_score == 100
+
+
+# ---- the examples' labels, checked against PyTorch without the grader ---------------------
+# Each graded function of an example runs with the example's own classes and the other graded
+# functions taken from the reference (its code bound to the example's module), on inputs the
+# grader does not use. It is wrong iff a type, the input, x's place in the graph, the value or
+# the gradient (starting from a non-zero x.grad) disagrees with torch float64 autograd.
+
+X = [[0.0, -1.25, 3.0], [2.0, -0.5, 0.0]]
+UPSTREAM = [[1.5, -2.0, 0.5], [-1.0, 3.0, 2.0]]
+START = [[0.25, -0.5, 1.0], [0.0, 2.0, -1.5]]
+PREDICTED, TARGETS = [[0.5], [2.0], [-1.0], [4.0]], [[1.5], [2.0], [1.0], [3.0]]
+GRADED = {
+    "List2D.mean": ("list2d", "List2D", "mean"),
+    "List2D.abs": ("list2d", "List2D", "abs"),
+    "List2D.__abs__": ("list2d", "List2D", "__abs__"),
+    "Matrix.mean": ("matrix", "Matrix", "mean"),
+    "Matrix.abs": ("matrix", "Matrix", "abs"),
+    "Matrix.__abs__": ("matrix", "Matrix", "__abs__"),
+    "MAELoss.forward": ("nn", "MAELoss", "forward"),
+}
+
+
+def _tensor(values, grad=False):
+    return torch.tensor(values, dtype=torch.float64, requires_grad=grad)
+
+
+def _agrees(got, expected) -> bool:
+    return torch.allclose(_tensor(got), _tensor(expected), rtol=1e-9, atol=1e-12)
+
+
+def _reaches(node, x) -> bool:
+    return any(child is x or _reaches(child, x) for child in node._children)
+
+
+def _import_example(path, monkeypatch) -> dict:
+    """The example's three modules; one that fails to import maps to its error. A repository
+    whose files sit in a package folder is imported under that package's own name."""
+    home = next(path.rglob("list2d.py")).parent
+    if home == path:
+        package = f"example_{path.name}"
+        spec = importlib.util.spec_from_file_location(package, path / "__init__.py", submodule_search_locations=[str(path)])
+        monkeypatch.setitem(sys.modules, package, importlib.util.module_from_spec(spec))
+    else:
+        package = home.name
+        monkeypatch.syspath_prepend(str(home.parent))
+    monkeypatch.syspath_prepend(str(home))
+    modules = {}
+    for name in ("list2d", "matrix", "nn"):
+        try:
+            modules[name] = importlib.import_module(f"{package}.{name}")
+            monkeypatch.setitem(sys.modules, name, modules[name])  # for `from list2d import List2D`
+        except Exception as error:
+            modules[name] = error
+    return modules
+
+
+def _wrong_against_torch(modules, function) -> str:
+    """Why ``function`` disagrees with torch, or "" when it agrees."""
+    if isinstance(modules[GRADED[function][0]], Exception):
+        return f"cannot import: {modules[GRADED[function][0]]}"
+    List2D = modules["list2d"].List2D
+    if function == "List2D.mean":
+        data = List2D(2, 3, copy.deepcopy(X))
+        value = data.mean()
+        return "" if isinstance(value, float) and _agrees(value, _tensor(X).mean().item()) and data.vals == X else f"got {value!r}"
+    if function.startswith("List2D."):
+        data = List2D(2, 3, copy.deepcopy(X))
+        result = abs(data) if function.endswith("__abs__") else data.abs()
+        right = isinstance(result, List2D) and result is not data and _agrees(result.vals, _tensor(X).abs().tolist())
+        return "" if right and data.vals == X else f"got {result!r} from {data.vals}"
+    Matrix = modules["matrix"].Matrix
+    if function.startswith("Matrix."):
+        upstream = [[2.5]] if function == "Matrix.mean" else UPSTREAM
+        expected_x = _tensor(X, grad=True)
+        expected = expected_x.mean().reshape(1, 1) if function == "Matrix.mean" else expected_x.abs()
+        (expected * _tensor(upstream)).sum().backward()
+        x = Matrix(List2D(2, 3, copy.deepcopy(X)))
+        x.grad = List2D(2, 3, copy.deepcopy(START))
+        y = abs(x) if function.endswith("__abs__") else getattr(x, function.split(".")[1])()
+        if not isinstance(y, Matrix) or not _agrees(y.data.vals, expected.tolist()) or x.data.vals != X or not _reaches(y, x):
+            return f"got {y!r}"
+        (y * Matrix(List2D(len(upstream), len(upstream[0]), upstream))).sum().backward()
+        return "" if _agrees(x.grad.vals, (expected_x.grad + _tensor(START)).tolist()) else f"x.grad {x.grad.vals}"
+    prediction = _tensor(PREDICTED, grad=True)
+    expected = torch.nn.L1Loss()(prediction, _tensor(TARGETS))
+    expected.backward()
+    yhat = Matrix(List2D(4, 1, PREDICTED))
+    loss = modules["nn"].MAELoss()(yhat, Matrix(List2D(4, 1, TARGETS)))
+    if not isinstance(loss, Matrix) or not _agrees(loss.data.vals, [[expected.item()]]):
+        return f"got {loss!r}"
+    loss.backward()
+    return "" if _agrees(yhat.grad.vals, prediction.grad.tolist()) else f"gradient {yhat.grad.vals}"
+
+
+def _judged_alone(modules, function) -> str:
+    """``_wrong_against_torch`` with every other graded function the reference's."""
+    from reference.autodiff import list2d, matrix, nn
+
+    reference = {"list2d": list2d, "matrix": matrix, "nn": nn}
+    saved = []
+    for other, (module, owner, attribute) in GRADED.items():
+        if other == function or isinstance(modules[module], Exception):
+            continue
+        code = vars(vars(reference[module])[owner])[attribute]
+        cls = getattr(modules[module], owner)
+        saved.append((cls, attribute, vars(cls).get(attribute)))
+        setattr(cls, attribute, types.FunctionType(code.__code__, vars(modules[module]), attribute))
+    try:
+        return _wrong_against_torch(modules, function)
+    except Exception as error:
+        return f"raised {type(error).__name__}: {error}"
+    finally:
+        for cls, attribute, original in saved:
+            setattr(cls, attribute, original) if original is not None else delattr(cls, attribute)
+
+
+@pytest.mark.parametrize("name", MISTAKES + [v for v in VARIANTS if not v.startswith("pkg_")])  # pkg_*: import layouts, tested with the loader
+def test_an_examples_label_agrees_with_torch(name, autodiff_examples, monkeypatch):
+    example = autodiff_examples[name]
+    before = set(sys.modules)
+    try:
+        modules = _import_example(example.path, monkeypatch)
+        wrong = {function: why for function in GRADED if (why := _judged_alone(modules, function))}
+    finally:
+        for module in set(sys.modules) - before:  # the example's package must not leak into other tests
+            del sys.modules[module]
+    assert set(wrong) == set(example.failing), wrong
+
+
+def test_points_follow_what_a_check_judges():
+    """Values 2-3 points, gradients 4, the built-in abs 2 each, the loss 4 and 4: 100 in all."""
+    for check in AUTODIFF.checks():
+        if check.function in ("List2D.mean", "List2D.abs", "List2D.__abs__", "Matrix.__abs__"):
+            assert check.points == 2, check.name
+        elif "value and graph" in check.name:
+            assert check.points == 3, check.name
+        else:
+            assert check.points == 4, check.name
+    assert sum(check.points for check in AUTODIFF.checks()) == 100
 
 
 def test_a_correct_function_is_judged_with_the_graded_functions_it_calls_made_correct(autodiff_examples):
