@@ -3,7 +3,8 @@
 In the reference, the body of each function students write sits between
 ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines; the stub keeps the signature and
 docstring and raises NotImplementedError instead. An assignment that declares
-``notebook_from`` also gets its notebook built from both versions.
+``notebook_from`` also gets its notebook built from both versions, and every assignment
+its reference answers to the public probes (``expected.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 
+from grader.authoring.expected import expected_text
 from grader.plugin import Assignment
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
@@ -76,6 +78,7 @@ def generated_files(assignment: Assignment) -> dict[Path, str]:
     for source_path in sorted(assignment.reference_dir.glob("*.py")):
         source = source_path.read_text(encoding="utf-8")
         files[assignment.stub_dir / source_path.name] = stub_source(source, str(source_path))
+    files[assignment.expected_path] = expected_text(assignment)  # the students' copy judges against it
     if not assignment.notebook_from:
         return files
     module = assignment.modules[next(iter(assignment.modules))]

@@ -10,4 +10,5 @@ ASSIGNMENT = Assignment(
     checks_from="grader.assignments.autodiff.checks:checks",
     hidden=("grader.assignments.autodiff.checks",),
     notebook="autodiff.ipynb",
+    hidden_checks_from="reference.autodiff.variants:checks",
 )

@@ -13,4 +13,5 @@ ASSIGNMENT = Assignment(
     artifacts_from="grader.assignments.descent.checks:artifacts",
     notebook="descent.ipynb",
     notebook_from="grader.assignments.descent.authoring:build_notebook",
+    hidden_checks_from="reference.descent.variants:checks",
 )
