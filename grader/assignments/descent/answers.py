@@ -136,7 +136,7 @@ def returned(value) -> dict:
 
 def event(raw, where: str) -> list:
     """One event, checked against the shapes fixtures.Trace logs."""
-    if not isinstance(raw, list) or not raw or raw[0] not in TAGS or not isinstance(raw[0], str):
+    if not isinstance(raw, list) or not raw or not isinstance(raw[0], str) or raw[0] not in TAGS:
         raise Inconsistent(f"{where} is not an event")
     tag, shape = raw[0], {"T": 1, "V": 1, "Z": 1, "P": 1, "t": 2, "v": 2, "S": 2, "B": 3, "F": 6}[raw[0]]
     if len(raw) != shape:
@@ -144,7 +144,7 @@ def event(raw, where: str) -> list:
     if tag in "tv":
         return [tag, integer(raw[1], f"{where}'s batch size", 0, fixtures.N_POINTS)]
     if tag == "S":
-        if raw[1] not in UPDATE_STATUSES:
+        if not isinstance(raw[1], str) or raw[1] not in UPDATE_STATUSES:
             raise Inconsistent(f"{where} has an unknown gradient status")
         return raw
     if tag == "B":
@@ -152,7 +152,7 @@ def event(raw, where: str) -> list:
             raise Inconsistent(f"{where}'s clean flag is not true or false")
         return [tag, integer(raw[1], f"{where}'s forward", -1), raw[2]]
     if tag == "F":
-        if raw[2] not in FORWARD_KINDS:
+        if not isinstance(raw[2], str) or raw[2] not in FORWARD_KINDS:
             raise Inconsistent(f"{where} has an unknown kind of rows")
         fid = integer(raw[1], f"{where}'s number")
         return [tag, fid, raw[2], integer(raw[3], f"{where}'s row count"), integer(raw[4], f"{where}'s update count"),
@@ -302,3 +302,72 @@ def _validation_loss(params: tuple) -> float | None:
     with torch.no_grad():
         torch.nn.utils.vector_to_parameters(torch.tensor(params, dtype=torch.float32), model.parameters())
         return torch.nn.functional.mse_loss(model(X), targets).item()
+
+
+# ----------------------------------------------------------------------------------
+# make_loaders
+# ----------------------------------------------------------------------------------
+
+
+def decode_loaders(value, batch_sizes: list[int], seeds: tuple[int, int]) -> dict:
+    """The make_loaders probe's answer, checked against the calls the grading process asked for."""
+    if not isinstance(value, dict):
+        raise Inconsistent("the answer is not a record")
+    seed, other = seeds
+    cases = listed(value.get("cases"), "the cases", len(batch_sizes))
+    if len(cases) != len(batch_sizes):
+        raise Inconsistent(f"{len(cases)} cases came back for {len(batch_sizes)} calls")
+    return {
+        "cases": [loader_case(c, b, seed, 2) for c, b in zip(cases, batch_sizes)],
+        "same_seed": loader_case(value.get("same_seed"), batch_sizes[0], seed, 1),
+        "other_seed": loader_case(value.get("other_seed"), batch_sizes[0], other, 1),
+        "no_generator": loader_case(value.get("no_generator"), batch_sizes[0], None, 1),
+    }
+
+
+def loader_case(case, batch_size: int, seed: int | None, passes: int) -> dict:
+    if not isinstance(case, dict) or case.get("batch_size") != batch_size or case.get("seed") != seed:
+        raise Inconsistent(f"the call with batch_size={batch_size} and seed {seed} did not come back as asked")
+    error = case.get("error")
+    decoded = {"batch_size": batch_size, "seed": seed, "error": None if error is None else text(error, "an error message")}
+    if error is not None:
+        return decoded
+    decoded["returned"] = text(case.get("returned"), "the returned type")
+    for role in ("train", "valid"):
+        decoded[role] = [loader_pass(p, role) for p in listed(case.get(role), f"the {role} passes", passes)]
+        if len(decoded[role]) != passes:
+            raise Inconsistent(f"{len(decoded[role])} passes over the {role} loader came back, not {passes}")
+    return decoded
+
+
+def loader_pass(one, role: str) -> dict:
+    if not isinstance(one, dict):
+        raise Inconsistent(f"a pass over the {role} loader is not described as the probe describes it")
+    batches = [loader_batch(b, role) for b in listed(one.get("batches"), f"the {role} batches", fixtures.MAX_BATCHES)]
+    count = integer(one.get("count"), f"the number of {role} batches")
+    if count < len(batches) or (count > len(batches) and len(batches) < fixtures.MAX_BATCHES):
+        raise Inconsistent(f"the {role} pass counts {count} batches but describes {len(batches)}")
+    return {"batches": batches, "count": count}
+
+
+def loader_batch(batch, role: str) -> dict:
+    if not isinstance(batch, dict) or type(batch.get("paired")) is not bool:
+        raise Inconsistent(f"a {role} batch is not described as the probe describes it")
+
+    def optional(value, what, decode):
+        return None if value is None else decode(value, what)
+
+    def shape(value, what):
+        return [integer(d, f"a dimension of {what}") for d in listed(value, what, 8)]
+
+    def rows(value, what):
+        return [integer(i, f"a row of {what}", -1, fixtures.N_POINTS) for i in listed(value, what, fixtures.MAX_ROWS)]
+
+    return {
+        "type": text(batch.get("type"), f"a {role} batch's type"),
+        "n": optional(batch.get("n"), f"a {role} batch's size", integer),
+        "rows": optional(batch.get("rows"), f"a {role} batch's rows", rows),
+        "x_shape": optional(batch.get("x_shape"), f"a {role} batch's X shape", shape),
+        "y_shape": optional(batch.get("y_shape"), f"a {role} batch's y shape", shape),
+        "paired": batch["paired"],
+    }

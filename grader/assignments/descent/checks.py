@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grader.assignments.descent import answers
+from grader.assignments.descent import answers, fixtures
 from grader.plugin import Check, Probe, Verdict, failed, passed
 
 # Five epochs instead of the lecture's 100. Every mistake graded here shows within the
@@ -89,6 +89,10 @@ HINTS = {
     "extra_epoch": "Run exactly `num_epochs` epochs: `for _ in range(num_epochs):`.",
     "missing_epoch": "Run exactly `num_epochs` epochs: `for _ in range(num_epochs):` (not `range(1, num_epochs)`).",
     "wrong_update_count": "Make exactly one `optimizer.step()` per training batch (one per epoch for batch gradient descent).",
+    "no_backward": (
+        "Call `loss.backward()`, with its parentheses, before each `optimizer.step()`: no backward pass ran at "
+        "all, so no step had a gradient to use (`loss.backward` without `()` only names the method, it does not run it)."
+    ),
     "step_before_backward": (
         "Call `loss.backward()` before `optimizer.step()`: a step taken before the backward pass uses the "
         "previous batch's gradients (or none). The order is zero_grad, backward, step."
@@ -108,6 +112,10 @@ HINTS = {
     ),
     "step_without_backward": "Call `loss.backward()` on each batch's loss before `optimizer.step()`.",
     "stale_gradient": "Each `optimizer.step()` must use exactly the gradient of its own batch: zero_grad, backward, step.",
+    "train_loss_per_epoch": (
+        "Append every batch's loss to `train_losses` inside the batch loop: one value per update "
+        "(`num_epochs * len(train_loader)` in all), not one value per epoch."
+    ),
     "loss_after_step": (
         "Record each batch's loss before its update: append `loss.item()` of the loss you call "
         "`backward()` on, not a loss recomputed after `optimizer.step()`."
@@ -155,6 +163,7 @@ PRIORITY = [
     "one_batch_per_epoch",
     "extra_epoch",
     "missing_epoch",
+    "no_backward",
     "step_before_backward",
     "zero_grad_between_backward_and_step",
     "no_zero_grad",
@@ -163,6 +172,7 @@ PRIORITY = [
     "params_changed_outside_step",
     "valid_changes_params",
     "lists_swapped",
+    "train_loss_per_epoch",
     "loss_after_step",
     "valid_every_batch",
     "valid_before_training",
@@ -225,6 +235,7 @@ class Run:
     truncated: bool
     steps: int
     external: int
+    backwards: int  # backward passes in the whole run
     returned: dict
     final_params: list[float | None]
     diagnosis: dict[str, str] = field(default_factory=dict)  # mistake -> evidence
@@ -245,14 +256,15 @@ class Run:
     @property
     def epoch_ends(self) -> list[int]:
         """The number of updates made by the end of each training epoch, as the run itself structured them."""
-        if self.training_passes:
+        if self.training_passes and self.per_epoch > 1:
             ends, total = [], 0
             for n in self.passes:
                 total += n
                 if n:
                     ends.append(total)
             return ends
-        # No loader passes (e.g. batch GD on train_loader.dataset): one update per epoch.
+        # Batch GD (however often it asks train_loader for its one batch), or no loader
+        # passes at all: one update per epoch.
         return list(range(1, len(self.updates) + 1))
 
     @property
@@ -340,6 +352,7 @@ def read_run(value: dict, setup: answers.Setup) -> Run:
         truncated=value["truncated"],
         steps=counts.get("S", steps),
         external=counts.get("P", external),
+        backwards=counts.get("B", 0),
         returned=value["returned"],
         final_params=value["final_params"],
     )
@@ -439,15 +452,18 @@ def diagnose(run: Run) -> dict[str, str]:
         found["valid_changes_params"] = f"{len(on_valid)} updates used the gradient of a validation loss"
 
     passes = run.training_passes
-    if passes and not run.truncated:
-        if U > 1 and all(n == 1 for n in passes):
+    if run.truncated:
+        pass
+    elif U == 1:  # batch GD: one update is one epoch, whether or not the batch is fetched anew each time
+        if n_updates and n_updates != E:
+            key = "extra_epoch" if n_updates > E else "missing_epoch"
+            found[key] = f"it made {n_updates} updates (one per epoch) instead of {E}"
+    elif passes:
+        if all(n == 1 for n in passes):
             found["one_batch_per_epoch"] = f"each pass over train_loader made 1 update instead of {U}"
         elif all(n == U for n in passes) and len(passes) != E:
             key = "extra_epoch" if len(passes) > E else "missing_epoch"
             found[key] = f"it ran {len(passes)} epochs of {U} updates instead of {E}"
-    elif not passes and n_updates and n_updates != E * U and U == 1:
-        key = "extra_epoch" if n_updates > E else "missing_epoch"
-        found[key] = f"it made {n_updates} updates (one per epoch) instead of {E}"
 
     # Gradient discipline.
     steps = [u for u in run.updates if u.via_step]
@@ -459,7 +475,9 @@ def diagnose(run: Run) -> dict[str, str]:
     ]
     extra = [i for i, u in enumerate(run.updates) if (u.status == "accumulated" or not u.clean) and u.backwards > 1]
     stale = [i for i, u in enumerate(run.updates) if u.via_step and (u.status == "stale" or (u.status in ("none", "zero") and not u.backwards)) and not u.pending]
-    if pending:
+    if steps and not run.backwards:
+        found["no_backward"] = f"none of the {len(steps)} steps had a backward pass before it: no backward pass ran at all"
+    elif pending:
         found["step_before_backward"] = f"{len(pending)} of {len(steps)} steps came before the backward pass of their batch"
     if erased:
         found["zero_grad_between_backward_and_step"] = (
@@ -471,7 +489,7 @@ def diagnose(run: Run) -> dict[str, str]:
         )
     if extra and "step_before_backward" not in found:
         found["extra_backward"] = f"{len(extra)} updates followed more than one backward pass"
-    if stale and not pending and not erased:
+    if stale and not pending and not erased and run.backwards:
         found["step_without_backward"] = f"{len(stale)} steps had no backward pass since the previous step"
 
     # Validation.
@@ -502,11 +520,26 @@ def diagnose(run: Run) -> dict[str, str]:
             own_valid and pre and all_close(train, own_valid) and all_close(valid, pre) and not all_close(train, pre)
         ):
             found["lists_swapped"] = f"it returned {len(train)} training and {len(valid)} validation losses"
+        elif U > 1 and len(train) == len(ends) != n_updates:
+            found["train_loss_per_epoch"] = f"it returned {len(train)} training losses, one per epoch, " + _per_epoch_kind(train, pre, starts, ends)
         elif pre and not all_close(train, pre) and len(train) == len(pre):
             after = _losses_after_updates(run)
             if after is not None and all_close(train, after):
                 found["loss_after_step"] = "its training losses are those of each batch after its update"
     return found
+
+
+def _per_epoch_kind(train: list, pre: list, starts: list[int], ends: list[int]) -> str:
+    """What one-per-epoch training losses are, in words: averages, last batches, or something else."""
+    epochs = [[v for v in pre[a:b] if v is not None] for a, b in zip(starts, ends)]
+    if all(epochs):
+        if all_close(train, [sum(e) / len(e) for e in epochs]):
+            return "the average of each epoch's batch losses"
+        if all_close(train, [sum(e) for e in epochs]):
+            return "the sum of each epoch's batch losses"
+        if all_close(train, [e[-1] for e in epochs]):
+            return "the loss of each epoch's last batch"
+    return "not one per batch"
 
 
 def _losses_after_updates(run: Run) -> list | None:
@@ -542,13 +575,15 @@ def setup_of(reference: dict) -> answers.Setup:
 
 
 def analyse(value: Any, reference: dict) -> Run:
-    """The run decoded, cross-checked, read and diagnosed; raises answers.Inconsistent.
+    """The run decoded, cross-checked, read and diagnosed; raises answers.Inconsistent."""
+    return analysed(value, setup_of(reference))
 
-    Cached, since seven checks read the same probe value."""
+
+def analysed(value: Any, setup: answers.Setup) -> Run:
+    """``analyse`` against a given setup; cached, since seven checks read the same probe value."""
     hit = _cache.get(id(value))
     if hit is None or hit[0] is not value:
         try:
-            setup = setup_of(reference)
             run = read_run(answers.decode(value, setup), setup)
             run.diagnosis = diagnose(run)
             hit = (value, run)
@@ -581,6 +616,35 @@ def rejecting_inconsistent(judge: Callable[[Any, dict], Verdict]) -> Callable[[A
     return judge_or_reject
 
 
+def charging_the_callee(judge: Callable[[Any, dict], Verdict]) -> Callable[[Any, dict], Verdict]:
+    """A loop judge that leaves a failure to the loop it comes from.
+
+    A loop that only hands its arguments to another graded loop and returns that loop's
+    answer (``return train_sgd(model, ...)``) runs the other loop's code. If the other
+    loop, run on its own fixtures, shows the very mistake this check found, the mistake
+    is that loop's: it loses its own points for it, and this one keeps them.
+    """
+
+    def judge_delegating(value: Any, reference: dict) -> Verdict:
+        verdict = judge(value, reference)
+        callee = value.get("delegated_to") if not verdict.passed and isinstance(value, dict) else None
+        loop = reference["setup"]["loop"]
+        if callee not in LOOPS or callee == loop:
+            return verdict
+        try:
+            own = analysed(value.get("callee_run"), answers.expected_setup(callee, EPOCHS))
+        except answers.Inconsistent:
+            return verdict
+        if verdict.mistake in own.diagnosis:
+            return passed(
+                f"{loop} hands all its work to your {callee} (the same arguments, its answer returned as is), "
+                f"so the mistake found here is in {callee}, and is charged to {callee}'s checks:\n{verdict.message}"
+            )
+        return Verdict(False, f"{verdict.message}\n(Your {loop} hands all its work to your {callee}: the cause is in {callee}'s code.)", verdict.hint, verdict.mistake)
+
+    return judge_delegating
+
+
 def explained(run: Run, message: str, relevant: set[str] | None = None, fallback: str = "") -> Verdict:
     """A failure explained by the highest-priority diagnosed mistake among ``relevant`` (all if None)."""
     for key in PRIORITY:
@@ -594,7 +658,7 @@ def explained(run: Run, message: str, relevant: set[str] | None = None, fallback
 # ----------------------------------------------------------------------------------
 
 LENGTH_MISTAKES = {
-    "not_two_lists", "lists_swapped", "valid_every_batch", "extra_epoch", "missing_epoch",
+    "not_two_lists", "lists_swapped", "train_loss_per_epoch", "valid_every_batch", "extra_epoch", "missing_epoch",
     "one_batch_per_epoch", "train_on_valid_data", "own_optimizer", "no_update", "wrong_update_count",
 }
 UPDATE_MISTAKES = {
@@ -602,7 +666,7 @@ UPDATE_MISTAKES = {
     "missing_epoch", "params_changed_outside_step", "valid_changes_params",
 }
 GRADIENT_MISTAKES = {
-    "step_before_backward", "zero_grad_between_backward_and_step", "no_zero_grad", "extra_backward",
+    "no_backward", "step_before_backward", "zero_grad_between_backward_and_step", "no_zero_grad", "extra_backward",
     "step_without_backward", "no_update",
 }
 VALIDATION_MISTAKES = {
@@ -645,7 +709,7 @@ def judge_updates(value: dict, reference: dict) -> Verdict:
     # An update with no driver (no backward since the previous one) is the gradient check's business.
     drivers = [u.driver for u in run.updates if u.driver is not None]
     drivers_ok = all(d.training for d in drivers)
-    if U == 1 and not passes:  # batch GD on the training set without the loader: accept whole-set updates
+    if U == 1:  # batch GD: its one batch may be fetched once or every epoch, or be the whole dataset
         structure_ok = all(d.kind in ("t", "A") for d in drivers)
     else:
         structure_ok = len(passes) == E and all(n == U for n in passes) and all(d.kind == "t" for d in drivers)
@@ -680,7 +744,9 @@ def judge_gradients(value: dict, reference: dict) -> Verdict:
         "fresh": "its batch's gradient, but the backward started from leftover gradients",
         "": "gradients left over from before" if not u.clean else "no gradient of its batch",
     }[u.status]
-    if u.pending:
+    if not run.backwards:
+        what = "no gradient at all: no backward pass ran in the whole run"
+    elif u.pending:
         what = {
             "none": "no gradient at all: optimizer.step() ran before its batch's loss.backward()",
             "zero": "an all-zero gradient: optimizer.step() ran before its batch's loss.backward()",
@@ -793,8 +859,25 @@ def _loader_error(case: dict) -> Verdict | None:
     return None
 
 
-def judge_training_batches(value: dict, reference: dict) -> Verdict:
-    n = value["n_train"]
+def reading_loaders(judge: Callable[[dict], Verdict]) -> Callable[[Any, dict], Verdict]:
+    """A make_loaders judge on the decoded answer; a malformed answer fails, unscored."""
+
+    def judge_decoded(value: Any, reference: dict) -> Verdict:
+        try:
+            decoded = answers.decode_loaders(value, MAKE_LOADERS_BATCH_SIZES, MAKE_LOADERS_SEEDS)
+        except answers.Inconsistent as error:
+            return failed(
+                f"make_loaders: the sandbox's report is inconsistent ({error}), so it is rejected and this check is not scored.",
+                "",
+                "inconsistent_report",
+            )
+        return judge(decoded)
+
+    return judge_decoded
+
+
+def judge_training_batches(value: dict) -> Verdict:
+    n = fixtures.N_TRAIN
     for case in value["cases"]:
         error = _loader_error(case)
         if error:
@@ -825,7 +908,7 @@ def judge_training_batches(value: dict, reference: dict) -> Verdict:
     return passed(f"make_loaders: batch sizes {sizes} give full passes over all {n} training samples, shuffled anew each pass, the last batch kept.")
 
 
-def judge_generator(value: dict, reference: dict) -> Verdict:
+def judge_generator(value: dict) -> Verdict:
     first, same, other, none = value["cases"][0], value["same_seed"], value["other_seed"], value["no_generator"]
     for case in (first, same, other):
         error = _loader_error(case)
@@ -841,7 +924,7 @@ def judge_generator(value: dict, reference: dict) -> Verdict:
             HINTS["generator_ignored"],
             "generator_ignored",
         )
-    if a == c == list(range(value["n_train"])):
+    if a == c == list(range(fixtures.N_TRAIN)):
         return failed(
             f"make_loaders(..., batch_size={b}) gives the training samples in the dataset's order whatever the seed; "
             f"the training loader must shuffle with the generator passed in.",
@@ -857,13 +940,13 @@ def judge_generator(value: dict, reference: dict) -> Verdict:
         )
     if none.get("error"):
         return failed(f"make_loaders(train_dataset, valid_dataset, {b}) without a generator raised {none['error']}.", HINTS["generator_required"], "generator_required")
-    if _pass_rows(none["train"][0]) == list(range(value["n_train"])):
+    if _pass_rows(none["train"][0]) == list(range(fixtures.N_TRAIN)):
         return failed(f"make_loaders(train_dataset, valid_dataset, {b}) without a generator does not shuffle.", HINTS["train_not_shuffled"], "train_not_shuffled")
     return passed("make_loaders: the same seed gives the same order, another seed another order, and generator=None works.")
 
 
-def judge_valid_loader(value: dict, reference: dict) -> Verdict:
-    n = value["n_valid"]
+def judge_valid_loader(value: dict) -> Verdict:
+    n = fixtures.N_VALID
     for case in value["cases"]:
         error = _loader_error(case)
         if error:
@@ -915,22 +998,22 @@ def loaders_probe() -> Probe:
 
 
 LOOP_CHECKS = [  # (name after "<loop>: ", points, judge): 30 points per loop, whole points for Classroom
-    ("returns two lists of floats", 2, rejecting_inconsistent(judge_returns)),
-    ("updates per epoch", 5, rejecting_inconsistent(judge_updates)),
-    ("zero_grad discipline", 5, rejecting_inconsistent(judge_gradients)),
-    ("validation once per epoch, parameters untouched", 5, rejecting_inconsistent(judge_validation)),
-    ("training losses match the reference", 5, rejecting_inconsistent(judge_training_losses)),
-    ("validation losses match the reference", 4, rejecting_inconsistent(judge_validation_losses)),
-    ("final parameters match the reference", 4, rejecting_inconsistent(judge_parameters)),
+    ("returns two lists of floats", 2, rejecting_inconsistent(charging_the_callee(judge_returns))),
+    ("updates per epoch", 5, rejecting_inconsistent(charging_the_callee(judge_updates))),
+    ("zero_grad discipline", 5, rejecting_inconsistent(charging_the_callee(judge_gradients))),
+    ("validation once per epoch, parameters untouched", 5, rejecting_inconsistent(charging_the_callee(judge_validation))),
+    ("training losses match the reference", 5, rejecting_inconsistent(charging_the_callee(judge_training_losses))),
+    ("validation losses match the reference", 4, rejecting_inconsistent(charging_the_callee(judge_validation_losses))),
+    ("final parameters match the reference", 4, rejecting_inconsistent(charging_the_callee(judge_parameters))),
 ]
 
 
 def checks() -> list[Check]:
     probe = loaders_probe()
     result = [
-        Check("make_loaders: training batches", 5, probe, judge_training_batches),
-        Check("make_loaders: shuffles with the given generator", 3, probe, judge_generator),
-        Check("make_loaders: one unshuffled validation batch", 2, probe, judge_valid_loader),
+        Check("make_loaders: training batches", 5, probe, reading_loaders(judge_training_batches)),
+        Check("make_loaders: shuffles with the given generator", 3, probe, reading_loaders(judge_generator)),
+        Check("make_loaders: one unshuffled validation batch", 2, probe, reading_loaders(judge_valid_loader)),
     ]
     for loop in LOOPS:
         probe = loop_probe(loop)

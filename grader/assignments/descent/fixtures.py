@@ -38,6 +38,8 @@ GLOBAL_SEED = 0  # PyTorch's global generator during a probe (see probes._privat
 
 MAX_EVENTS = 12_000  # cap on a trace's event log (5 epochs of SGD need about 2,000)
 MAX_VALUES = 20_000  # cap on the number of returned losses reported back
+MAX_ROWS = 4 * N_POINTS  # cap on the rows of one loader batch reported back (a batch holds at most N_POINTS)
+MAX_BATCHES = 200  # cap on the batches of one loader pass reported back
 
 
 def make_data() -> tuple[torch.Tensor, torch.Tensor]:

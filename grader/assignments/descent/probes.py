@@ -7,6 +7,7 @@ parameters, the batches a loader gives. It never decides whether they are right.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
@@ -97,15 +98,64 @@ def _private_rng(probe):
     return run
 
 
-@_private_rng
-def train_loop(resolve, loop: str, epochs: int) -> dict:
-    """Run the student's ``loop`` on the instrumented fixtures for ``epochs`` epochs."""
-    function = resolve("descent", loop)
+GRADED = ("make_loaders", "train_batch_gd", "train_sgd", "train_minibatch_sgd")
+
+
+@contextlib.contextmanager
+def _calls_to_graded(function, loop: str, args: tuple, trace):
+    """Record the calls ``function`` makes to the submission's other graded functions.
+
+    Each record says which function was called, whether with exactly the arguments
+    ``function`` was given, what it returned and how many events the trace logged
+    during the call. The names are rebound in the function's own globals while it
+    runs, and restored after.
+    """
+    calls: list[dict] = []
+    namespace = getattr(function, "__globals__", None)
+    originals = {}
+    if isinstance(namespace, dict):
+        for name in GRADED:
+            callee = namespace.get(name)
+            if name != loop and callable(callee):
+                originals[name] = callee
+                namespace[name] = _recording(name, callee, args, trace, calls)
+    try:
+        yield calls
+    finally:
+        for name, callee in originals.items():
+            namespace[name] = callee
+
+
+def _recording(name: str, callee, args: tuple, trace, calls: list[dict]):
+    names = ("model", "criterion", "optimizer", "train_loader", "valid_loader", "num_epochs")
+
+    @functools.wraps(callee)
+    def call(*given, **named):
+        record = {"name": name, "same_args": False, "result": None, "events": 0}
+        calls.append(record)
+        try:
+            bound = list(given) + [named.pop(n) for n in names[len(given):] if n in named]
+            record["same_args"] = not named and len(bound) == 6 and all(
+                a is b for a, b in zip(bound[:5], args[:5])
+            ) and bound[5] == args[5]
+        except TypeError:
+            pass
+        before = sum(trace.counts.values())
+        result = callee(*given, **named)
+        record["result"], record["events"] = result, sum(trace.counts.values()) - before
+        return result
+
+    return call
+
+
+def _run_loop(function, loop: str, epochs: int, watch: bool) -> dict:
     trace, model, criterion, optimizer, train_loader, valid_loader = fixtures.traced_run(loop)
-    result = function(model, criterion, optimizer, train_loader, valid_loader, epochs)
+    args = (model, criterion, optimizer, train_loader, valid_loader, epochs)
+    with _calls_to_graded(function, loop, args, trace) if watch else contextlib.nullcontext([]) as calls:
+        result = function(*args)
     trace.check_parameters()  # a last update made without optimizer.step()
     batch_size = fixtures.BATCH_SIZES[loop]
-    return {
+    answer = {
         "setup": {
             "loop": loop,
             "epochs": epochs,
@@ -119,10 +169,29 @@ def train_loop(resolve, loop: str, epochs: int) -> dict:
         "truncated": trace.truncated,
         "counts": trace.counts,
         "final_params": fixtures.parameters_list(model),
+        "calls": sorted({c["name"] for c in calls}),
     }
+    whole = [
+        c for c in calls
+        if c["name"] != "make_loaders" and c["same_args"] and c["result"] is result
+        and c["events"] == sum(trace.counts.values())
+    ]
+    if len(calls) == 1 and whole:
+        # The loop only hands its arguments to another loop and returns its answer: run that
+        # loop on its own fixtures too, so the grading process can tell whose mistake it is.
+        callee = whole[0]["name"]
+        answer["delegated_to"] = callee
+        answer["callee_run"] = _private_rng(_run_loop)(function.__globals__[callee], callee, epochs, watch=False)
+    return answer
 
 
-def _describe_pass(loader, index: dict[float, int], targets, limit: int = 200) -> dict:
+@_private_rng
+def train_loop(resolve, loop: str, epochs: int) -> dict:
+    """Run the student's ``loop`` on the instrumented fixtures for ``epochs`` epochs."""
+    return _run_loop(resolve("descent", loop), loop, epochs, watch=True)
+
+
+def _describe_pass(loader, index: dict[float, int], targets, limit: int = fixtures.MAX_BATCHES) -> dict:
     """The batches of one pass over ``loader``: sizes, row indices, shapes, pairing."""
     batches = []
     count = 0
@@ -135,6 +204,9 @@ def _describe_pass(loader, index: dict[float, int], targets, limit: int = 200) -
             X, y = batch
             entry["x_shape"], entry["y_shape"] = list(X.shape), list(y.shape)
             entry["n"] = int(X.shape[0]) if X.dim() else None
+            if X.numel() > fixtures.MAX_ROWS:  # no dataset here has that many: not worth listing
+                batches.append(entry)
+                continue
             values = X.reshape(-1).tolist()
             entry["rows"] = [index.get(v, -1) for v in values]
             if all(i >= 0 for i in entry["rows"]) and y.numel() == len(values):
