@@ -78,6 +78,7 @@ MSE = {"Matrix.mean: gradient of the MSE formula against torch.nn.MSELoss"}
 MAE_VALUE, MAE_GRADIENT = "MAELoss.forward: value against torch.nn.L1Loss", "MAELoss.forward: gradient against torch.nn.L1Loss"
 ALL_SHAPES = ("1x1", "1x5", "4x1", "3x4")
 ABS_SHAPES = ("1x1 zero", "1x5", "4x1", "3x4")  # every one holds a zero
+EVERY_ABS_CHECK = values("Matrix.abs", "1x1 zero", "4x1", "3x4") | gradients("Matrix.abs", *ABS_SHAPES) | reused("Matrix.abs")
 ABS_NONZERO_GRADIENTS = gradients("Matrix.abs", "1x5", "4x1", "3x4") | reused("Matrix.abs")  # [[0]]'s gradient is 0 anyway
 
 # For each example mistake, exactly the checks it must fail; every other check must pass.
@@ -89,7 +90,9 @@ EXPECTED_FAILURES = {
     "abs_grad_relu_only": ABS_NONZERO_GRADIENTS,
     # Its closure still writes x.grad, so gradients come out right; the graph is what is wrong.
     "abs_not_wired": values("Matrix.abs", "1x1 zero", "4x1", "3x4"),
-    "abs_returns_list2d": values("Matrix.abs", "1x1 zero", "4x1", "3x4") | gradients("Matrix.abs", *ABS_SHAPES) | reused("Matrix.abs"),
+    "abs_returns_list2d": EVERY_ABS_CHECK,
+    # Its __abs__ (self.abs()) is right: judged with a correct abs, it passes.
+    "abs_returns_builtin_abs_of_self": EVERY_ABS_CHECK,
     "list2d_abs_mutates_input": values("List2D.abs", *ALL_SHAPES),
     "list2d_abs_returns_plain_list": values("List2D.abs", *ALL_SHAPES),
     "list2d_mean_divides_by_ncol": values("List2D.mean", "4x1", "3x4"),  # one row: ncol is the count
@@ -285,7 +288,7 @@ def test_a_correct_function_is_judged_with_the_graded_functions_it_calls_made_co
     own failure says that the cause is in it, since its callees were replaced."""
     report = grade(AUTODIFF, autodiff_examples["abs_grad_relu_only"].path)
     result = next(r for r in report.results if r.name == "Matrix.abs: gradient, 3x4 input, upstream not ones")
-    assert "Your List2D.abs was replaced by a correct version for this check, so the cause is in Matrix.abs itself." in result.output
+    assert "For this check your List2D.abs was replaced by a correct version: the cause is in Matrix.abs, not in List2D.abs." in result.output
     assert "Hint: For negative entries |x| = -x, so the local gradient there is -1." in result.output
 
 

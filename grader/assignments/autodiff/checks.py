@@ -68,7 +68,8 @@ def graded_check(name: str, points: float, probe: Probe, judge) -> Check:
         replaced = [name for name in GRADED if name in (got.get("replaced") or [])]
         if verdict.passed or not replaced:
             return verdict
-        note = f"\n(Your {', '.join(replaced)} {'was' if len(replaced) == 1 else 'were'} replaced by a correct version for this check, so the cause is in {function} itself.)"
+        names = ", ".join(replaced)
+        note = f"\n(For this check your {names} {'was' if len(replaced) == 1 else 'were'} replaced by a correct version: the cause is in {function}, not in {names}.)"
         return failed(verdict.message + note, verdict.hint, verdict.mistake)
 
     return Check(name, points, probe, judged)
@@ -96,7 +97,11 @@ def torch_loss(kind, prediction, target):
 
 # ---- List2D ------------------------------------------------------------------------
 
-NEW_LIST2D = "Return a new List2D, e.g. List2D(self.nrow, self.ncol, rows); leave self unchanged."
+NO_RETURN = "The function ends without returning its result: add a return statement."
+
+
+def wrong_type_hint(got_type: str, advice: str) -> str:
+    return NO_RETURN if got_type == "NoneType" else advice
 
 
 def list2d_mean_check(shape: str, points: float) -> Check:
@@ -106,7 +111,7 @@ def list2d_mean_check(shape: str, points: float) -> Check:
     def judge(got):
         where = f"List2D.mean on {show(vals)}"
         if not got["is_number"]:
-            return failed(f"{where}: expected a float, got a {got['type']}", "List2D.mean returns a plain float, not a List2D.")
+            return failed(f"{where}: expected a float, got a {got['type']}", wrong_type_hint(got["type"], "Return one number, a float."))
         if got["input_after"] != vals:
             return failed(f"{where} changed its input to {show(got['input_after'])}", "Compute the mean without modifying self.vals.")
         if close(got["value"], expected):
@@ -129,11 +134,12 @@ def list2d_abs_check(shape: str, points: float, function: str = "List2D.abs") ->
     def judge(got):
         where = f"{function}: {call} with data = {show(vals)}"
         if got["input_after"] != vals:
-            return failed(f"{where} changed data to {show(got['input_after'])}", NEW_LIST2D, "abs-in-place")
+            return failed(f"{where} changed data to {show(got['input_after'])}", "Build a new List2D for the result; leave self.vals unchanged.", "abs-in-place")
         if got["same_object"]:
-            return failed(f"{where} returned data itself", NEW_LIST2D, "abs-in-place")
+            return failed(f"{where} returned data itself", "Build a new List2D for the result and return that.", "abs-in-place")
         if not got["is_list2d"]:
-            return failed(f"{where}: expected a new List2D, got a {got['type']}", NEW_LIST2D, "abs-not-list2d")
+            hint = wrong_type_hint(got["type"], "Wrap the rows in a List2D: List2D(self.nrow, self.ncol, rows).")
+            return failed(f"{where}: expected a new List2D, got a {got['type']}", hint, "abs-not-list2d")
         if close(got["vals"], expected):
             return passed()
         return failed(f"{where}: expected {show(expected)}, got {show(got['vals'])}")
@@ -150,7 +156,8 @@ def _op(function: str) -> str:
 
 
 def _not_a_matrix(function, where, got) -> Verdict:
-    return failed(f"{function}: {where} returned a {got['type']}, expected a Matrix", "Wrap the result: Matrix(List2D(...), children=(self,)).", "not-a-matrix")
+    hint = wrong_type_hint(got["type"], "Wrap the result: Matrix(List2D(...), children=(self,)).")
+    return failed(f"{function}: {where} returned a {got['type']}, expected a Matrix", hint, "not-a-matrix")
 
 
 def matrix_forward_check(function: str, shape: str, points: float) -> Check:
@@ -184,10 +191,10 @@ IGNORES_UPSTREAM = ("Multiply by the upstream gradient result.grad (chain rule);
 def nothing_flowed_hint(reaches_input: bool, attached: bool) -> tuple[str, str]:
     """Why backward() added nothing to the input's gradient, when the graph tells."""
     if not reaches_input:
-        return "x is not in the result's graph: pass children=(self,) so that backward() reaches x.", "not-wired"
+        return "The result's graph does not lead back to its input: pass children=(self,) so that backward() reaches it.", "not-wired"
     if not attached:
         return (
-            "x.grad stayed unchanged: the result never got its gradient closure. Assign it before returning, result._gradient = _gradient.",
+            "The input's gradient stayed unchanged: the result never got its gradient closure. Assign it before returning: result._gradient = _gradient.",
             "closure-not-attached",
         )
     return "", ""
@@ -297,7 +304,8 @@ def mae_check(part: str, points: float) -> Check:
 
     def judge(got):
         if not got["is_matrix"]:
-            return failed(f"MAELoss.forward: {where} returned a {got['type']}, expected a 1x1 Matrix", "Build the loss from Matrix operations (subtract, abs, mean).", "not-a-matrix")
+            hint = wrong_type_hint(got["type"], "Build the loss from Matrix operations (subtract, abs, mean).")
+            return failed(f"MAELoss.forward: {where} returned a {got['type']}, expected a 1x1 Matrix", hint, "not-a-matrix")
         composed = got["composed"] or {}
         if part == "value":
             got_value, own = got["vals"], composed.get("vals")
