@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import traceback
+import types
 from pathlib import Path
 
 
@@ -54,6 +55,19 @@ class _StudentPackageAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader)
     def exec_module(self, module):
         real_spec = module.__spec__.loader_state[1]
         module.__spec__ = real_spec  # the import system stamped the alias's spec on the real module
+
+
+def _text_progress_bars() -> None:
+    """``tqdm.notebook`` draws with Jupyter widgets, which the grader has no frontend for (and
+    fails without ipywidgets); students' notebooks import it, so it gives tqdm's text bars."""
+    try:
+        from tqdm import std
+    except ImportError:
+        return
+    notebook = types.ModuleType("tqdm.notebook", "tqdm's text progress bars, standing in for the notebook ones")
+    notebook.tqdm = notebook.tqdm_notebook = std.tqdm
+    notebook.trange = notebook.tnrange = std.trange
+    sys.modules["tqdm.notebook"] = notebook
 
 
 class Student:
@@ -162,6 +176,7 @@ def main() -> None:
     package = config["package"]
     layout = getattr(importlib.import_module(package), "_GRADER_LAYOUT", {})  # the grader's own __init__
     sys.meta_path.insert(0, _StudentPackageAliases(package, layout))
+    _text_progress_bars()
     sys.setrecursionlimit(5000)  # deep enough for real code, shallow enough to fail fast on runaway recursion
     student = Student(config)
     dumps, write, flush = json.dumps, answers.write, answers.flush  # bound before student code can patch them

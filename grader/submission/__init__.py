@@ -119,6 +119,9 @@ def _from_files(assignment, found: dict[str, Path], base: Path, package_dir: Pat
     folders = {path.parent for path in found.values()}
     if len(folders) > 1:  # files from different folders: say which were used, in case one is stale
         submission.notes += [f"used {plain(path.relative_to(base))}" for path in found.values()]
+    refused = [reason for reason in submission.missing.values() if "was not found" not in reason]
+    if not submission.modules and refused:
+        raise SubmissionError("; ".join(refused))
     if not submission.modules:
         wanted = ", ".join(assignment.modules.values())
         alternative = f" (or {assignment.notebook})" if assignment.notebook else ""
