@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 import textwrap
 import time
 import tomllib
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_results
+from grader.cli import EXIT_REFUSED
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "reference"
@@ -31,7 +33,9 @@ HOME = Path.home()
 CATALOGUE = sorted((Path(__file__).parent / "hostile").glob("*.toml"))
 SOLUTION = "        return (target - prediction).abs().mean()\n"  # MAELoss.forward's body in the reference
 SECRET = f"grader-secret-{uuid.uuid4().hex}"
+DECOY = f"keep me {SECRET}"  # what the decoys hold: an attack that prints one leaks the secret
 MARKER = b"pwned"  # every file and output an attack would plant carries it
+REFUSED = "this configuration refuses to grade"
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +60,22 @@ def decoys():
     """Files outside the sandbox that attacks try to delete or change."""
     paths = [ROOT / f".hostile-decoy-{os.getpid()}", HOME / f".hostile-decoy-{os.getpid()}"]  # one per run: runs may overlap
     for path in paths:
-        path.write_text("keep me")
+        path.write_text(DECOY)
     yield paths
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def keyring():
+    """The secret in this process's session keyring, which graders inherit: a child that
+    kept it could read it. A fresh keyring, so nothing of the machine's is touched."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if os.uname().machine != "x86_64" or libc.syscall(250, 1, None) < 0:  # KEYCTL_JOIN_SESSION_KEYRING
+        return
+    libc.syscall(248, b"user", b"grader-hostile-secret", SECRET.encode(), len(SECRET), -3)  # add_key to @s
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +132,8 @@ if escaped:
     out = tmp_path_factory.mktemp("canary")
     submission = build({"append": {"nn.py": code}}, out, {})
     done = grade(submission, out / "r.json", out / "tmp")
+    if done.returncode == EXIT_REFUSED:
+        return f"{REFUSED}: {done.stderr.strip()}"
     report = read_results(out / "r.json") if done.returncode == 0 else {"score": None, "tests": []}
     if report["score"] == 100 and all(path.exists() for path in decoys):
         return ""
@@ -124,12 +142,17 @@ if escaped:
 
 
 def test_the_canary_finds_the_sandbox_holding(canary):
+    if canary.startswith(REFUSED):
+        assert os.getuid() == 0 or os.environ.get("GRADER_REQUIRE_ISOLATION"), canary  # only root's uid-0 fallback is refused
+        pytest.skip(canary)
     assert canary == ""
 
 
 @pytest.mark.parametrize("path", CATALOGUE, ids=[p.stem for p in CATALOGUE])
-def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, adopter):
+def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, adopter, keyring):
     spec = tomllib.loads(path.read_text())
+    if canary.startswith(REFUSED):
+        pytest.skip(canary)
     if spec.get("guarded") and canary:
         pytest.fail(f"not run, it would harm this machine: the sandbox does not hold ({canary})")
     results = tmp_path / "results" / "r.json"
@@ -157,7 +180,7 @@ def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, ad
     with pytest.raises(BlockingIOError):
         listener.accept()[0].close()  # nobody connected
     assert sorted(p.name for p in results.parent.iterdir()) in (["r.json"], ["r-plots", "r.json"])
-    assert all(decoy.read_text() == "keep me" for decoy in decoys)
+    assert all(decoy.read_text() == DECOY for decoy in decoys)
     assert_unchanged(before, snapshot())
     assert survivors(tmp_path / "tmp", spare=already) == []
 
@@ -165,15 +188,44 @@ def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, ad
 def grade(submission: Path, results: Path, tmp: Path):
     """``python -m grader grade autodiff SUBMISSION`` as a user runs it, with a secret in
     its environment that must not reach the submission, and a private TMPDIR (where its
-    scratch folders go) to see them removed."""
+    scratch folders go) to see them removed. With GRADER_TEST_USER=UID (as root), the
+    grader itself runs as that unprivileged uid."""
     import subprocess
 
     tmp.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "grader", "grade", "autodiff", str(submission), "--results", str(results), "--quiet"]
+    if AS_USER is not None:
+        command = as_user(AS_USER, command, [submission.parent, results.parent, tmp])
     return subprocess.run(
-        [sys.executable, "-m", "grader", "grade", "autodiff", str(submission), "--results", str(results), "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, "GRADER_TEST_SECRET": SECRET, "TMPDIR": str(tmp)},
     )
+
+
+AS_USER = int(os.environ["GRADER_TEST_USER"]) if os.environ.get("GRADER_TEST_USER") else None
+
+
+def as_user(uid: int, command: list[str], writable: list[Path]) -> list[str]:
+    """``command`` run as ``uid`` by root: the folders it writes are handed to it, the
+    ones above them made traversable, and, in a mount namespace of its own, a private
+    folder hiding the interpreter (/root, mode 700) is emptied but for the interpreter,
+    bound back read-only (the sandbox's own trampoline does this)."""
+    import json
+    import subprocess
+
+    if os.getuid() != 0:
+        pytest.skip("only root can grade as another user")
+    for folder in writable:
+        subprocess.run(["chown", "-R", f"{uid}:{uid}", str(folder)], check=True)
+        for parent in folder.parents:
+            if parent.is_relative_to(Path(tempfile.gettempdir())) and parent.stat().st_uid == 0:
+                parent.chmod(parent.stat().st_mode | 0o011)
+    python = Path(os.path.realpath(sys.base_prefix))
+    cover = [str(d) for d in reversed(python.parents) if d != Path("/") and not d.stat().st_mode & 0o001][:1]
+    spec = {"namespace": False, "uid": uid, "cover": cover, "keep": [str(python)] if cover else [], "hidden": [], "work": None,
+            "landlock": []}
+    trampoline = [sys.executable, "-I", "-S", str(ROOT / "grader" / "sandbox" / "confine.py"), json.dumps(spec), "--"]
+    return ["unshare", "--mount", "--propagation", "private", "--", *trampoline, *command]
 
 
 def honest_score(spec: dict, checks) -> float:
@@ -206,6 +258,7 @@ def build(spec: dict, out: Path, places: dict[str, str]) -> Path:
         with open(folder / name, "a") as module:
             module.write("\n" + render(code))
     for item in spec.get("write", []):
+        (folder / item["file"]).parent.mkdir(parents=True, exist_ok=True)
         (folder / item["file"]).write_bytes(render(item["text"]).encode(item.get("encoding", "utf-8")) * item.get("repeat", 1))
     for item in spec.get("symlink", []):
         (folder / item["file"]).unlink(missing_ok=True)
@@ -239,6 +292,7 @@ def snapshot() -> dict:
     site_packages = Path(next(p for p in sys.path if p.endswith("site-packages")))
     for folder in (ROOT, site_packages, HOME):
         state[f"names in {folder}"] = {p.name for p in folder.iterdir()}
+    state["kernel settings"] = [Path(f"/proc/sys/kernel/{name}").read_text() for name in ("core_pattern", "hostname")]
     state["planted in /tmp"] = sorted(p.name for p in Path("/tmp").iterdir() if MARKER.decode() in p.name)
     planted = [p for p in (ROOT / "grader").rglob("*.pyc") if MARKER in p.read_bytes()]
     planted += [p for p in (HOME / ".bashrc", ROOT / "pwned.py") if p.exists() and MARKER in p.read_bytes()]

@@ -186,7 +186,11 @@ def test_workflow_installs_the_pinned_grader_and_runs_nothing_from_the_repositor
     assert lines[-1] == 'python -I -m pip install "nn-grader @ git+https://github.com/course-org/nn-grader@v9.9.9"'
     assert not any("-r " in line or "install ." in line or "-e " in line for line in lines)
     # Every command is the installed grader in isolated mode: the checkout is data, never code.
+    # (but the system tools the sandbox needs, installed first: the checkout is not run)
     commands = [s["run"] for s in steps if "run" in s] + [s["with"]["command"] for s in steps if "command" in s.get("with", {})]
+    assert commands.index(template.SANDBOX_SETUP) < commands.index(next(c for c in commands if "-m grader grade" in c))
+    assert "bubblewrap" in template.SANDBOX_SETUP and "apparmor_restrict_unprivileged_userns=0" in template.SANDBOX_SETUP
+    commands.remove(template.SANDBOX_SETUP)
     for command in commands:
         for line in filter(None, command.splitlines()):
             assert line.startswith("python -I -m "), line
@@ -361,6 +365,7 @@ def test_zip_has_the_scripts_at_its_root_and_the_grader_inside(autograder_zip):
         setup = archive.read("setup.sh").decode()
     assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0 || /opt/nn-grader/venv/bin/python -I -m pip install torch==2.13.0" in setup
     assert 'pip install "$SOURCE/nn-grader"' in setup
+    assert re.search(r"apt-get install .*\bbubblewrap\b", setup)  # the strongest sandbox, where the container allows it
     for script in ("setup.sh", "run_autograder"):
         subprocess.run(["bash", "-n", "-c", zipfile.ZipFile(autograder_zip).read(script).decode()], check=True)
 

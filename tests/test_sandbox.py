@@ -538,3 +538,70 @@ def test_child_has_its_own_session_keyring():
     )
     assert "grader-secret-7c1e" not in json.dumps(outcome["results"])
     blocked(outcome, "keyring")
+
+
+# ---- macOS and Windows: nothing Linux-only, the same points ---------------------------
+
+# Runs the grader's CLI with the Linux-only mechanisms unavailable: `resource`, `fcntl`
+# and Landlock's and prctl's platform gone, as on Windows and macOS (the stdlib's own
+# POSIX process handling stays, as on macOS).
+FOREIGN = """
+import runpy, sys
+if sys.platform.startswith("linux"):  # on macOS and Windows, the real thing
+    # These pick their platform's code at import: the real one (they are not the grader's)
+    import psutil, torch, numpy, urllib.request, matplotlib.pyplot, rich.console
+    for name in ("resource", "fcntl"):
+        sys.modules[name] = None
+    sys.platform = "darwin"
+sys.argv = ["grader", *sys.argv[1:]]
+runpy.run_module("grader", run_name="__main__", alter_sys=True)
+"""
+
+
+def _graded(command: list[str], results: Path, foreign: bool) -> dict:
+    prefix = [sys.executable, "-c", FOREIGN] if foreign else [sys.executable, "-m", "grader"]
+    environment = {k: v for k, v in os.environ.items() if not (foreign and k == "GRADER_REQUIRE_ISOLATION")}
+    done = subprocess.run([*prefix, *command], cwd=ROOT, capture_output=True, text=True, timeout=600, env=environment)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(results.read_text())
+    return {"score": report["score"], "tests": {t["name"]: t["score"] for t in report["tests"]}, "output": done.stdout}
+
+
+@pytest.mark.parametrize("submission", ["reference/autodiff", "assignments/autodiff", "mistake"])
+def test_without_linux_mechanisms_check_gives_the_official_points(submission, tmp_path):
+    """`check` (the students' self-check) where nothing Linux-only exists, against the
+    official grade on Linux: the same points, check by check."""
+    if submission == "mistake":
+        sys.path.insert(0, str(ROOT / "examples"))
+        from materialize import materialize
+
+        example = next(e for e in materialize("autodiff", tmp_path / "examples") if e.name == "mean_grad_not_divided")
+        folder = example.path
+    else:
+        folder = ROOT / submission
+    official = _graded(["grade", "autodiff", str(folder), "--results", str(tmp_path / "official.json")], tmp_path / "official.json", False)
+    check = _graded(["check", str(folder), "--assignment", "autodiff", "--out", str(tmp_path / "check")], tmp_path / "check" / "results.json",
+                    True)
+    assert check["tests"] == official["tests"] and check["score"] == official["score"]
+    assert 0 < official["score"] < 100 if submission == "mistake" else official["score"] in (0, 100)
+
+
+def test_without_linux_mechanisms_the_sandbox_is_said_to_be_advisory():
+    done = subprocess.run(
+        [sys.executable, "-c", FOREIGN.replace('runpy.run_module("grader", run_name="__main__", alter_sys=True)', """
+from grader.sandbox import isolation, reaper
+import subprocess
+command, notes = isolation.wrap([sys.executable, "-c", "print(1)"], scratch=__import__("tempfile").mkdtemp())
+print(command == [sys.executable, "-c", "print(1)"], notes)
+child = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"])
+time.sleep(1) if False else __import__("time").sleep(1)
+tree = reaper.descendants(child.pid)
+reaper.kill_tree(child)
+print(len(tree), [p for p in tree if __import__("psutil").pid_exists(p) and __import__("psutil").Process(p).status() != "zombie"])
+""")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("True") and f"on {'darwin' if sys.platform == 'linux' else sys.platform} the sandbox is a separate process" in lines[0]
+    assert lines[1] == "1 []"  # psutil found the grandchild and killed it

@@ -31,7 +31,9 @@ SOURCE="$$(cd "$$(dirname "$${BASH_SOURCE[0]}")" && pwd)"   # /autograder/source
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-apt-get install -y --no-install-recommends ca-certificates python3 python3-venv python3-pip
+# bubblewrap: the strongest sandbox, where the container allows namespaces (else the grader drops
+# student code to a uid of its own, and says so to the instructor)
+apt-get install -y --no-install-recommends ca-certificates python3 python3-venv python3-pip bubblewrap
 PYTHON=python3
 if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
     # The grader needs Python 3.11 or later; older Ubuntu images ship it as a separate package.
