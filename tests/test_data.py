@@ -36,6 +36,7 @@ from grader.assignments.data import fixtures, probes
 from grader.assignments.data.authoring import build_notebook
 from grader.authoring.stubs import generated_files, stub_source
 from grader.plugin import Outcome
+from grader.scoring import score_check
 
 DATA = assignments.get("data")
 REFERENCE = ROOT / "reference" / "data" / "data.py"
@@ -412,6 +413,30 @@ def test_odd_values_fail_the_checks_that_read_them_cleanly(case, reference):
     readers = {check.name for check in C.checks() if check.probe.key == key}
     assert lost and lost <= readers, lost
     assert all(results[name].message for name in lost)
+
+
+INCOMPLETE = {  # what a child that sends back less than the probe reports would send
+    "no datasets": lambda v: v.clear() if "cases" not in v and "losses" not in v else None,
+    "one call only": lambda v: [d["calls"].pop("same_seed") for d in v.values()] if "sin" in v and "calls" in v["sin"] else None,
+    "no losses": lambda v: v["losses"].update({s: [] for s in v["losses"]}) if "losses" in v else None,
+    "one mode only": lambda v: v["cases"].pop() if "cases" in v else None,
+}
+
+
+@pytest.mark.parametrize("case", sorted(INCOMPLETE))
+def test_an_incomplete_answer_never_passes_the_checks_that_read_it(case, reference):
+    values = json.loads(json.dumps(reference))
+    touched = set()
+    for key, value in values.items():
+        before = json.dumps(value)
+        INCOMPLETE[case](value)
+        if json.dumps(value) != before:
+            touched.add(key)
+    assert touched
+    for check in C.checks():  # scored as the grading process scores: a judge that raises fails its check
+        if check.probe.key in touched:
+            result = score_check(check, Outcome("ok", value=values[check.probe.key]), Outcome("ok", value=reference[check.probe.key]))
+            assert result.score == 0, check.name
 
 
 def test_the_tolerance_passes_rounding_and_fails_a_small_error(reference):

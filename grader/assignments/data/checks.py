@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
+from collections import Counter
 
 import torch
 from torch import nn
@@ -30,6 +30,14 @@ RTOL = 1e-4
 ATOL = 1e-5
 
 DATASETS = {"sin": "the lecture's sin(x) data", "table": "the 3-feature table"}
+CALLS = ("first", "same_seed", "other_seed")  # the seeded calls of probes._seeded_calls
+
+
+@functools.cache
+def sizes(dataset: str) -> tuple[int, list[int]]:
+    """(rows, lengths of the three sets) of a dataset: from the fixtures here, never from the child."""
+    X, _, lengths = fixtures.datasets()[dataset]
+    return len(X), list(lengths)
 
 # Known mistakes: key -> hint. The keys are stable (class statistics count them).
 HINTS = {
@@ -103,7 +111,8 @@ def fmt(value) -> str:
 
 
 def fail(message: str, key: str = "") -> Verdict:
-    return failed(message, HINTS.get(key, ""), key)
+    """A failed verdict; the message is capped, since parts of it (errors, type names) come from the child."""
+    return failed(message[:2000], HINTS.get(key, ""), key)
 
 
 def _some(items: list, limit: int = 6) -> str:
@@ -123,7 +132,7 @@ def _split_call(dataset: str, entry: dict, lengths: list[int]) -> str:
     )
 
 
-def _parts_problem(call: str, entry: dict, lengths: list[int]) -> Verdict | None:
+def _parts_problem(call: str, entry: dict) -> Verdict | None:
     if entry["error"]:
         return fail(f"{call} raised {entry['error']}.")
     parts = entry["parts"]
@@ -139,17 +148,17 @@ def _parts_problem(call: str, entry: dict, lengths: list[int]) -> Verdict | None
 
 
 def judge_split_parts(value: dict, reference: dict) -> Verdict:
-    for dataset, report in value.items():
-        lengths, n = report["lengths"], report["n"]
-        for entry in report["calls"].values():
+    for dataset in DATASETS:
+        n, lengths = sizes(dataset)
+        for entry in (value[dataset]["calls"][name] for name in CALLS):
             call = _split_call(dataset, entry, lengths)
-            problem = _parts_problem(call, entry, lengths)
+            problem = _parts_problem(call, entry)
             if problem:
                 return problem
             rows = [part["rows"] for part in entry["parts"]]
-            sizes = [len(r) for r in rows]
-            if sizes != lengths:
-                return fail(f"{call}: expected sets of {lengths} rows (training, validation, evaluation); got {sizes}.", "split_sizes")
+            got = [len(r) for r in rows]
+            if got != lengths:
+                return fail(f"{call}: expected sets of {lengths} rows (training, validation, evaluation); got {got}.", "split_sizes")
             for name, part in zip(fixtures.SPLIT_NAMES, entry["parts"]):
                 if not part["paired"]:
                     return fail(f"{call}: the {fixtures.SET_NAMES[name]} set holds rows that are not samples of the dataset (an x without its own y).", "split_unpaired")
@@ -184,8 +193,8 @@ def _order(entry: dict, key: str) -> list | None:
 def _judge_seeded(value: dict, key: str, describe, first_rows, mistakes: tuple[str, str, str]) -> Verdict | None:
     """Same seed, same answer (whatever the global generator); another seed, another; not the dataset's order."""
     not_random, ignored, fixed = mistakes
-    for dataset, report in value.items():
-        calls = report["calls"]
+    for dataset in DATASETS:
+        calls = {name: value[dataset]["calls"][name] for name in CALLS}
         orders = {name: _order(entry, key) for name, entry in calls.items()}
         for name, entry in calls.items():
             if orders[name] is None:
@@ -193,7 +202,7 @@ def _judge_seeded(value: dict, key: str, describe, first_rows, mistakes: tuple[s
                 return fail(f"{describe(dataset, entry)} could not be checked: {problem}.")
         first, same, other = orders["first"], orders["same_seed"], orders["other_seed"]
         call = describe(dataset, calls["first"])
-        if first == first_rows(report):
+        if first == first_rows(dataset):
             return fail(f"{call} gives the rows in the dataset's order; it must choose them at random.", not_random)
         if first != same:
             g1, g2 = calls["first"]["global_seed"], calls["same_seed"]["global_seed"]
@@ -212,14 +221,14 @@ def _judge_seeded(value: dict, key: str, describe, first_rows, mistakes: tuple[s
 
 
 def judge_split_generator(value: dict, reference: dict) -> Verdict:
-    def in_order(report):
-        lengths = report["lengths"]
-        return [list(range(0, lengths[0])), list(range(lengths[0], lengths[0] + lengths[1])), list(range(lengths[0] + lengths[1], report["n"]))]
+    def in_order(dataset):
+        n, (a, b, _) = sizes(dataset)
+        return [list(range(0, a)), list(range(a, a + b)), list(range(a + b, n))]
 
     verdict = _judge_seeded(
         value,
         "parts",
-        lambda dataset, entry: _split_call(dataset, entry, value[dataset]["lengths"]),
+        lambda dataset, entry: _split_call(dataset, entry, sizes(dataset)[1]),
         in_order,
         ("split_not_shuffled", "split_generator_ignored", "split_fixed_seed"),
     )
@@ -234,8 +243,9 @@ def _proxy_call(dataset: str, entry: dict) -> str:
 
 
 def judge_proxy_subset(value: dict, reference: dict) -> Verdict:
-    for dataset, report in value.items():
-        for entry in report["calls"].values():
+    size = fixtures.PROXY_SIZE
+    for dataset in DATASETS:
+        for entry in (value[dataset]["calls"][name] for name in CALLS):
             call = _proxy_call(dataset, entry)
             if entry["error"]:
                 return fail(f"{call} raised {entry['error']}.")
@@ -246,12 +256,12 @@ def judge_proxy_subset(value: dict, reference: dict) -> Verdict:
                     f"got a {proxy['type']} with shapes {proxy['x_shape']} and {proxy['y_shape']}."
                 )
             rows = proxy["rows"]
-            if len(rows) != report["size"]:
-                return fail(f"{call}: expected {report['size']} samples, got {len(rows)}.", "proxy_size")
+            if len(rows) != size:
+                return fail(f"{call}: expected {size} samples, got {len(rows)}.", "proxy_size")
             if not proxy["paired"]:
                 return fail(f"{call}: the proxy holds rows that are not samples of the training set (an x without its own y).", "proxy_not_subset")
             if len(set(rows)) != len(rows):
-                twice = sorted({i for i in rows if rows.count(i) > 1})
+                twice = sorted(i for i, count in Counter(rows).items() if count > 1)
                 return fail(f"{call}: training samples {_some(twice)} are in the proxy more than once.", "proxy_duplicates")
     return passed(f"make_proxy: {fixtures.PROXY_SIZE} different training samples, each x with its y.")
 
@@ -261,7 +271,7 @@ def judge_proxy_generator(value: dict, reference: dict) -> Verdict:
         value,
         "proxy",
         _proxy_call,
-        lambda report: list(range(report["size"])),
+        lambda dataset: list(range(fixtures.PROXY_SIZE)),
         ("proxy_not_random", "proxy_generator_ignored", "proxy_fixed_seed"),
     )
     return verdict or passed("make_proxy: random, the same proxy for the same seed and another for another seed.")
@@ -323,7 +333,8 @@ def _normalized_problem(dataset: str, entry: dict) -> Verdict | None:
 
 
 def judge_normalize_statistics(value: dict, reference: dict) -> Verdict:
-    for dataset, entry in value.items():
+    for dataset in DATASETS:
+        entry = value[dataset]
         problem = _normalized_problem(dataset, entry)
         if problem:
             return problem
@@ -398,6 +409,8 @@ def judge_evaluate_average(value: dict, reference: dict) -> Verdict:
     expected = expected_losses()
     for split in fixtures.SPLIT_NAMES:
         got = value["losses"][split]
+        if len(got) != len(fixtures.CHECKPOINTS):
+            return fail(f"evaluate: expected {len(fixtures.CHECKPOINTS)} losses on the {fixtures.SET_NAMES[split]} set, got {len(got)}.")
         for k, (loss, want) in enumerate(zip(got, expected["weighted"][split])):
             if close(loss, want):
                 continue
@@ -423,8 +436,16 @@ def _effects_problem(case: dict) -> tuple[str, Verdict | None]:
     return call, None
 
 
+def _cases(value: dict) -> list[dict]:
+    """The two runs of the effects probe: the model starting in training mode, then in evaluation mode."""
+    cases = value["cases"]
+    if [case["started_training"] for case in cases] != [True, False]:
+        raise ValueError("the evaluate probe's report is incomplete")
+    return cases
+
+
 def judge_evaluate_changes_nothing(value: dict, reference: dict) -> Verdict:
-    for case in value["cases"]:
+    for case in _cases(value):
         call, problem = _effects_problem(case)
         if problem:
             return problem
@@ -439,7 +460,7 @@ def judge_evaluate_changes_nothing(value: dict, reference: dict) -> Verdict:
 
 
 def judge_evaluate_mode(value: dict, reference: dict) -> Verdict:
-    for case in value["cases"]:
+    for case in _cases(value):
         call, problem = _effects_problem(case)
         if problem:
             return problem
