@@ -282,7 +282,7 @@ def test_a_step_whose_points_were_raised_in_the_workflow_fails(reference_student
 
 def official_grade(repo: Path, out: Path) -> dict[str, float]:
     assert main(["grade", "autodiff", str(repo), "--results", str(out / "results.json"), "--quiet"]) == 0
-    return {t["name"]: t["score"] for t in json.loads((out / "results.json").read_text())["tests"]}
+    return {t["name"]: t["score"] for t in graded_tests(json.loads((out / "results.json").read_text()))}
 
 
 def test_check_gives_the_official_verdicts_and_points(partial_student, tmp_path, capsys):
