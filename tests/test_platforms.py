@@ -289,7 +289,7 @@ def test_check_gives_the_official_verdicts_and_points(partial_student, tmp_path,
     official = official_grade(partial_student, tmp_path / "official")
     assert main(["check", str(partial_student / "autodiff"), "--out", str(tmp_path / "check")]) == 0  # from a subfolder
     printed = capsys.readouterr().out
-    checked = {t["name"]: t["score"] for t in json.loads((tmp_path / "check" / "results.json").read_text())["tests"]}
+    checked = {t["name"]: t["score"] for t in graded_tests(json.loads((tmp_path / "check" / "results.json").read_text()))}
     assert checked == official and sum(checked.values()) == PARTIAL_POINTS
     assert f"GitHub Classroom will record {PARTIAL_POINTS} / 100" in printed
     assert (tmp_path / "check" / "report.html").is_file()
