@@ -14,6 +14,7 @@ sequences), HTML, Markdown, JSON and XML.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -27,7 +28,7 @@ from rich.console import Console
 from grader.batch.export import breakdown_path, write_csv
 from grader.batch.gradebook import FAILED, GRADED, Gradebook
 from grader.batch.progress import BatchProgress
-from grader.batch.report import render, summarize
+from grader.batch.report import histogram_plot, mistakes_plot, pass_rate_plot, render, summarize
 from grader.cli import main
 from grader.outputs import gradescope, html, junit, markdown, summary
 from grader.plugin import repo_path
@@ -119,6 +120,20 @@ def test_class_report_shows_the_sandbox_to_the_instructor(book):
     page = render(summarize(book, "autodiff"), "Autodiff")
     assert "<h2>The sandbox</h2>" in page
     assert "no namespaces (uid N)" in page and ">3</td>" in page  # one line for the class, not one per uid
+
+
+def test_class_report_charts_stay_readable_on_a_phone(book):
+    """A phone about 360 px wide shrinks each chart to its width: charts at most 520 px wide
+    keep 9-point text (12.5 px at 100 dpi) at least 8.5 px high."""
+    from matplotlib.image import imread
+
+    summary_ = summarize(book, "autodiff")
+    summary_.mistakes = [("mean-grad-not-divided", 2, "hint", ["List2D.mean"])]
+    summary_.pass_rates = [("train_minibatch_sgd: validation once per epoch, parameters untouched", 1, 3)] * 24
+    for chart in (histogram_plot, pass_rate_plot, mistakes_plot):
+        png = base64.b64decode(chart(summary_).split(",", 1)[1])
+        height, width = imread(io.BytesIO(png)).shape[:2]
+        assert width <= 520, (chart.__name__, width)
 
 
 # ---- JUnit -----------------------------------------------------------------------------

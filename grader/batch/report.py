@@ -21,6 +21,10 @@ from pathlib import Path
 from grader.batch.gradebook import FAILED, Gradebook
 from grader.outputs.notes import for_instructor
 
+# Charts are drawn at most this wide (inches at 100 dpi) with 9-point text or larger, so a
+# phone that shrinks them to its ~360 px width still shows text about 9 px high.
+CHART_WIDTH = 5.0
+TEXT = 9
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'"
 TOP_MISTAKES = 10
 
@@ -111,7 +115,7 @@ def histogram_plot(summary: ClassSummary) -> str:
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
     from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(7, 3.2))
+    figure = Figure(figsize=(CHART_WIDTH, 3), layout="constrained")
     axes = figure.subplots()
     top = summary.max_score or max(summary.scores, default=1) or 1
     axes.hist(summary.scores, bins=20, range=(0, top), color="#0969da", edgecolor="white")
@@ -123,17 +127,21 @@ def histogram_plot(summary: ClassSummary) -> str:
 
 
 def pass_rate_plot(summary: ClassSummary) -> str:
+    """One row per check: its whole name on a line of its own, its bar below, so the bars
+    keep the chart's full width on a phone."""
     from matplotlib.figure import Figure
 
     names = [name for name, _, _ in summary.pass_rates]
     rates = [100 * ok / of if of else 0 for _, ok, of in summary.pass_rates]
-    figure = Figure(figsize=(8, 0.9 + 0.28 * len(names)))
+    figure = Figure(figsize=(CHART_WIDTH, 0.9 + 0.42 * len(names)), layout="constrained")
     axes = figure.subplots()
-    axes.barh(range(len(names)), rates, color=["#1a7f37" if r >= 50 else "#cf222e" for r in rates])
-    axes.set_yticks(range(len(names)), [n if len(n) <= 70 else n[:67] + "..." for n in names], fontsize=8)
-    axes.invert_yaxis()  # the assignment's order, top to bottom
+    axes.barh(range(len(names)), rates, height=0.45, color=["#1a7f37" if r >= 50 else "#cf222e" for r in rates])
+    for row, (name, rate) in enumerate(zip(names, rates)):
+        axes.text(0, row - 0.26, f"{rate:.0f}%  {name}", fontsize=TEXT, va="bottom", clip_on=True)  # a long name loses its end, never the rate
+    axes.set_yticks([])
+    axes.set_ylim(len(names) - 0.5, -1)  # the assignment's order, top to bottom
     axes.set_xlim(0, 100)
-    axes.set_xlabel("% of students passing")
+    axes.set_xlabel("% of students passing", fontsize=TEXT)
     axes.set_title("Pass rate per check")
     return _png(figure)
 
@@ -144,10 +152,10 @@ def mistakes_plot(summary: ClassSummary) -> str:
 
     keys = [key for key, *_ in summary.mistakes]
     counts = [count for _, count, *_ in summary.mistakes]
-    figure = Figure(figsize=(7, 0.9 + 0.35 * max(1, len(keys))))
+    figure = Figure(figsize=(CHART_WIDTH, 0.9 + 0.35 * max(1, len(keys))), layout="constrained")
     axes = figure.subplots()
     axes.barh(range(len(keys)), counts, color="#bf8700")
-    axes.set_yticks(range(len(keys)), keys, fontsize=9)
+    axes.set_yticks(range(len(keys)), keys, fontsize=TEXT)
     axes.invert_yaxis()
     axes.set_xlabel("students")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
