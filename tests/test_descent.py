@@ -16,6 +16,7 @@ import json
 import math
 import shutil
 import tempfile
+import textwrap
 import time
 import tomllib
 from pathlib import Path
@@ -438,6 +439,287 @@ def test_make_loaders_that_raises_on_one_batch_size(reference):
     batches = judges["make_loaders: training batches"](value, ref)
     assert not batches.passed and "batch_size=100" in batches.message and "ValueError: batch too large" in batches.message
     assert judges["make_loaders: shuffles with the given generator"](value, ref).passed
+
+
+# ------------------------------------------------------------------------------------
+# Examples verified against plain PyTorch, without the grader's instruments
+# ------------------------------------------------------------------------------------
+
+TRAJECTORY = {TRAIN, VALID, PARAMS}
+# Loops whose own run differs from the reference's although they keep their points: the
+# mistake is in the loop they hand their work to.
+DIFFERS_BY_ANOTHER_LOOP = {"minibatch_calls_broken_sgd": {"train_minibatch_sgd"}}
+
+
+def plain_run(function, loop: str) -> tuple[list, list, list]:
+    """``function`` on the lecture's setup built here from plain PyTorch classes (no tracing):
+    its training losses, validation losses and final parameters, as floats."""
+    train, valid = fixtures.make_datasets()
+    model = fixtures.make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
+    batch_size = {"train_batch_gd": 80, "train_sgd": 1, "train_minibatch_sgd": 16}[loop]
+    generator = torch.Generator().manual_seed(fixtures.LOADER_SEED)
+    train_loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)
+    valid_loader = torch.utils.data.DataLoader(valid, batch_size=20)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        result = function(model, torch.nn.MSELoss(), optimizer, train_loader, valid_loader, C.EPOCHS)
+    params = [v for p in model.parameters() for v in p.detach().reshape(-1).tolist()]
+    try:
+        train_losses, valid_losses = ([float(v) for v in part] for part in result)
+    except (TypeError, ValueError):
+        return [], [], params
+    return train_losses, valid_losses, params
+
+
+def same_trajectory(a: tuple, b: tuple) -> bool:
+    return all(len(x) == len(y) and all(math.isclose(p, q, rel_tol=1e-4, abs_tol=1e-5) for p, q in zip(x, y)) for x, y in zip(a, b))
+
+
+@functools.cache
+def plain_reference(loop: str) -> tuple:
+    return plain_run(getattr(load_module(REFERENCE), loop), loop)
+
+
+@pytest.mark.parametrize("kind,name", [("mistakes", n) for n in MISTAKES] + [("variants", n) for n in VARIANTS])
+def test_an_example_trajectory_agrees_with_plain_pytorch(kind, name):
+    """Independently of the grader's instruments and judges: a variant's loops give the
+    reference's numbers under plain PyTorch, and a mistake's loops differ from them exactly
+    where the example says its trajectory checks fail."""
+    module = load_module(example_dir(kind, name) / "descent.py")
+    expected = EXPECTED_FAILURES.get(name, {})
+    for loop in C.LOOPS:
+        differs = any(loop in expected.get(check, ()) for check in TRAJECTORY) or loop in DIFFERS_BY_ANOTHER_LOOP.get(name, ())
+        assert same_trajectory(plain_run(getattr(module, loop), loop), plain_reference(loop)) != differs, loop
+
+
+# ------------------------------------------------------------------------------------
+# The child's answer is hostile: expectations from the parent, forged logs rejected
+# ------------------------------------------------------------------------------------
+
+
+def _module(source: str):
+    """A student module from source, so that its functions see each other as a file's do."""
+    namespace = {"__name__": "student_module"}
+    exec(compile("import torch\n" + textwrap.dedent(source), "student_module", "exec"), namespace)
+    return SimpleNamespace(**namespace)
+
+
+def _answer(loop: str, module) -> dict:
+    return json.loads(json.dumps(probes.train_loop(lambda m, n: getattr(module, n), loop, C.EPOCHS)))
+
+
+def _judge_all(value, reference, loop: str) -> dict:
+    return {name: judge(value, reference[C.loop_probe(loop).key]) for name, _, judge in C.LOOP_CHECKS}
+
+
+def _rejected(results: dict) -> bool:
+    return all(
+        not v.passed and v.mistake == "inconsistent_report" and "the sandbox's report is inconsistent" in v.message
+        for v in results.values()
+    )
+
+
+def _tamper(value: dict, change) -> dict:
+    copy = json.loads(json.dumps(value))
+    change(copy)
+    return copy
+
+
+def _first(events: list, tag: str) -> list:
+    return next(e for e in events if e[0] == tag)
+
+
+def _huge_fid(v):
+    _first(v["events"], "F")[1] = 10**30
+
+
+TAMPERINGS = {
+    "an extra step in the tallies": lambda v: v["counts"].__setitem__("S", v["counts"]["S"] + 1),
+    "forward numbers out of sequence": lambda v: _first(v["events"], "F").__setitem__(1, 7),
+    "a huge integer": _huge_fid,
+    "a bool for a count": lambda v: _first(v["events"], "t").__setitem__(1, True),
+    "a NaN spelled another way": lambda v: v["returned"]["train"]["values"].__setitem__(0, "NaN"),
+    "a number as text": lambda v: v["returned"]["train"]["values"].__setitem__(0, "0.5"),
+    "a deeply nested event": lambda v: v["events"].__setitem__(3, functools.reduce(lambda a, _: [a], range(500), ["S"])),
+    "values longer than the list": lambda v: v["returned"]["train"].__setitem__("length", 3),
+    "an unknown event": lambda v: v["events"].append(["X"]),
+    "a batch the loader cannot give": lambda v: _first(v["events"], "t").__setitem__(1, 7),
+    "another loop's answer": lambda v: v["setup"].__setitem__("loop", "train_batch_gd"),
+    "final parameters moved": lambda v: v.__setitem__("final_params", [p + 0.1 for p in v["final_params"]]),
+    "a validation loss made up": lambda v: [e for e in v["events"] if e[0] == "F" and e[2] == "v"][-1].__setitem__(5, 0.01),
+    "a training loss made up": lambda v: [e for e in v["events"] if e[0] == "F" and e[2] == "t"][3].__setitem__(5, 0.3),
+    "not a record": lambda v: v.clear(),
+}
+
+
+@pytest.mark.parametrize("what", TAMPERINGS)
+def test_a_tampered_answer_is_rejected_never_scored(what, reference):
+    value = _tamper(reference[C.loop_probe("train_minibatch_sgd").key], TAMPERINGS[what])
+    results = _judge_all(value, reference, "train_minibatch_sgd")
+    assert _rejected(results), {k: v.message for k, v in results.items()}
+
+
+def test_a_forged_textbook_log_must_reproduce_the_reference(reference):
+    """A loop without zero_grad whose log is rewritten to look textbook: every status
+    fresh and every backward clean. The log's losses then contradict the reference run
+    the same updates would have made, so it is rejected; untouched, it is scored."""
+    honest = _answer("train_sgd", load_module(example_dir("mistakes", "no_zero_grad") / "descent.py"))
+    results = _judge_all(honest, reference, "train_sgd")
+    assert not results[GRADS].passed and results[GRADS].mistake == "no_zero_grad"
+
+    def textbook(v):
+        for event in v["events"]:
+            if event[0] == "S":
+                event[1] = "fresh"
+            if event[0] == "B":
+                event[2] = True
+
+    assert _rejected(_judge_all(_tamper(honest, textbook), reference, "train_sgd"))
+
+
+def test_a_loop_that_rewrites_its_own_trace_in_the_sandbox_is_rejected(reference):
+    student = _module('''
+        def train_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
+            train_losses, valid_losses = [], []
+            for _ in range(num_epochs):
+                for X, y in train_loader:
+                    loss = criterion(model(X), y)
+                    train_losses.append(loss.item())
+                    loss.backward()  # no zero_grad: gradients pile up
+                    optimizer.step()
+                with torch.no_grad():
+                    X, y = next(iter(valid_loader))
+                    valid_losses.append(criterion(model(X), y).item())
+            for event in model.trace.events:  # and hide it
+                if event[0] == "S":
+                    event[1] = "fresh"
+                if event[0] == "B":
+                    event[2] = True
+            return train_losses, valid_losses
+    ''')
+    results = _judge_all(_answer("train_sgd", student), reference, "train_sgd")
+    assert _rejected(results)
+
+
+def test_expectations_come_from_the_grading_process_not_the_answer(reference):
+    """A run of 6 epochs that reports its setup as 6 epochs, 480 training samples and
+    96 updates per epoch is still judged against 5 epochs of 80."""
+    value = _answer("train_sgd", load_module(example_dir("mistakes", "extra_epoch") / "descent.py"))
+    value["setup"].update(epochs=6, n_train=96, updates_per_epoch=80)
+    results = _judge_all(value, reference, "train_sgd")
+    assert not results[UPDATES].passed and results[UPDATES].mistake == "extra_epoch"
+    assert "400 in 5 epochs" in results[UPDATES].message
+    probe = C.loaders_probe()
+    loaders = json.loads(json.dumps(probes.make_loaders(lambda m, n: load_module(REFERENCE).make_loaders, **probe.args)))
+    loaders["n_train"] = 7  # ignored: the grading process knows the training set has 80 samples
+    judges = {check.name: check.judge for check in C.checks() if check.probe.key == probe.key}
+    assert all(judge(loaders, reference[probe.key]).passed for judge in judges.values())
+    loaders["cases"][1]["batch_size"] = 80  # an answer to another call than the one asked for
+    assert all(judge(loaders, reference[probe.key]).mistake == "inconsistent_report" for judge in judges.values())
+
+
+def test_honest_runs_of_unusual_loops_are_never_called_inconsistent(reference):
+    """A scaled loss and a changed learning rate are wrong, but honestly logged: they fail
+    with their own diagnosis, and nothing is rejected."""
+    student = _module('''
+        def train_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
+            train_losses, valid_losses = [], []
+            for _ in range(num_epochs):
+                for X, y in train_loader:
+                    loss = criterion(model(X), y)
+                    train_losses.append(loss.item())
+                    optimizer.zero_grad()
+                    (2 * loss).backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    X, y = next(iter(valid_loader))
+                    valid_losses.append(criterion(model(X), y).item())
+            return train_losses, valid_losses
+
+        def train_minibatch_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
+            for group in optimizer.param_groups:
+                group["lr"] = 0.05
+            train_losses, valid_losses = [], []
+            for _ in range(num_epochs):
+                for X, y in train_loader:
+                    loss = criterion(model(X), y)
+                    train_losses.append(loss.item())
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    X, y = next(iter(valid_loader))
+                    valid_losses.append(criterion(model(X), y).item())
+            return train_losses, valid_losses
+    ''')
+    scaled = _judge_all(_answer("train_sgd", student), reference, "train_sgd")
+    assert not scaled[GRADS].passed and scaled[GRADS].mistake == "other_loss"
+    assert "a loss other than `criterion(model(X), y)`" in scaled[GRADS].message
+    assert scaled[UPDATES].passed and scaled[VALIDATION].passed and not scaled[PARAMS].passed
+    faster = _judge_all(_answer("train_minibatch_sgd", student), reference, "train_minibatch_sgd")
+    assert {k for k, v in faster.items() if not v.passed} == {TRAIN, VALID, PARAMS}
+    assert all(v.mistake == "optimizer_settings_changed" for v in faster.values() if not v.passed)
+
+
+# ------------------------------------------------------------------------------------
+# A loop that calls another graded loop
+# ------------------------------------------------------------------------------------
+
+
+def test_a_loop_handing_its_work_to_a_loop_that_only_works_for_itself_keeps_the_blame(reference):
+    """train_sgd validates after sample len(dataset) - 1, right for SGD only;
+    train_minibatch_sgd returns train_sgd(...). train_sgd passes its own checks, so the
+    minibatch run's missing validation is train_minibatch_sgd's, not train_sgd's."""
+    student = _module('''
+        def train_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
+            train_losses, valid_losses = [], []
+            for _ in range(num_epochs):
+                for i, (X, y) in enumerate(train_loader):
+                    loss = criterion(model(X), y)
+                    train_losses.append(loss.item())
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    if i == len(train_loader.dataset) - 1:
+                        with torch.no_grad():
+                            Xv, yv = next(iter(valid_loader))
+                            valid_losses.append(criterion(model(Xv), yv).item())
+            return train_losses, valid_losses
+
+        def train_minibatch_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
+            return train_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs)
+    ''')
+    assert all(v.passed for v in _judge_all(_answer("train_sgd", student), reference, "train_sgd").values())
+    value = _answer("train_minibatch_sgd", student)
+    assert value["delegated_to"] == "train_sgd"
+    results = _judge_all(value, reference, "train_minibatch_sgd")
+    assert not results[VALIDATION].passed and not results[VALID].passed
+    assert "hands all its work to your train_sgd" in results[VALIDATION].message
+
+
+def test_a_loop_that_does_more_than_call_another_is_judged_on_its_own(reference):
+    student = _module('''
+        def train_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
+            train_losses, valid_losses = [], []
+            for _ in range(num_epochs):
+                for X, y in train_loader:
+                    loss = criterion(model(X), y)
+                    train_losses.append(loss.item())
+                    loss.backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    Xv, yv = next(iter(valid_loader))
+                    valid_losses.append(criterion(model(Xv), yv).item())
+            return train_losses, valid_losses
+
+        def train_minibatch_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
+            return train_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs + 1)
+    ''')
+    value = _answer("train_minibatch_sgd", student)
+    assert "delegated_to" not in value and value["calls"] == ["train_sgd"]
+    results = _judge_all(value, reference, "train_minibatch_sgd")
+    assert not results[UPDATES].passed and not results[GRADS].passed
 
 
 # ------------------------------------------------------------------------------------

@@ -138,19 +138,19 @@ def event(raw, where: str) -> list:
     """One event, checked against the shapes fixtures.Trace logs."""
     if not isinstance(raw, list) or not raw or not isinstance(raw[0], str) or raw[0] not in TAGS:
         raise Inconsistent(f"{where} is not an event")
-    tag, shape = raw[0], {"T": 1, "V": 1, "Z": 1, "P": 1, "t": 2, "v": 2, "S": 2, "B": 3, "F": 6}[raw[0]]
+    tag, shape = raw[0], {"T": 1, "V": 1, "Z": 1, "P": 1, "t": 2, "v": 2, "S": 3, "B": 4, "F": 6}[raw[0]]
     if len(raw) != shape:
         raise Inconsistent(f"{where} ({tag}) has {len(raw)} fields, not {shape}")
     if tag in "tv":
         return [tag, integer(raw[1], f"{where}'s batch size", 0, fixtures.N_POINTS)]
     if tag == "S":
-        if not isinstance(raw[1], str) or raw[1] not in UPDATE_STATUSES:
+        if not isinstance(raw[1], str) or raw[1] not in UPDATE_STATUSES or type(raw[2]) is not bool:
             raise Inconsistent(f"{where} has an unknown gradient status")
         return raw
     if tag == "B":
-        if type(raw[2]) is not bool:
-            raise Inconsistent(f"{where}'s clean flag is not true or false")
-        return [tag, integer(raw[1], f"{where}'s forward", -1), raw[2]]
+        if type(raw[2]) is not bool or type(raw[3]) is not bool:
+            raise Inconsistent(f"{where}'s flags are not true or false")
+        return [tag, integer(raw[1], f"{where}'s forward", -1), raw[2], raw[3]]
     if tag == "F":
         if not isinstance(raw[2], str) or raw[2] not in FORWARD_KINDS:
             raise Inconsistent(f"{where} has an unknown kind of rows")
@@ -231,7 +231,7 @@ def consistent(answer: dict, setup: Setup) -> None:
             if kind == "v":
                 last_valid = (made, mse)
             if made == 0 and kind in ("A", "v"):
-                _agrees(mse, _initial_loss(kind), f"event {i}: the loss of the untrained model")
+                agree(mse, _initial_loss(kind), f"event {i}: the loss of the untrained model")
         elif tag == "B":
             if e[1] >= forwards:
                 raise Inconsistent(f"event {i}: a backward pass through a forward pass that has not happened")
@@ -241,9 +241,9 @@ def consistent(answer: dict, setup: Setup) -> None:
         return
     params = answer["final_params"]
     if updates == 0 and len(params) == len(_initial_parameters()):
-        _agrees_all(params, _initial_parameters(), "no update was logged, yet the final parameters are not the initial ones")
+        agree_all(params, _initial_parameters(), "no update was logged, yet the final parameters")
     if last_valid is not None and last_valid[0] == updates:
-        _agrees(last_valid[1], _validation_loss(tuple(params)), "the last validation loss logged, against the reported final parameters,")
+        agree(last_valid[1], _validation_loss(tuple(params)), "the last validation loss logged, against the reported final parameters,")
 
 
 def _close(got: float | None, want: float | None) -> bool:
@@ -256,14 +256,14 @@ def _close(got: float | None, want: float | None) -> bool:
     return abs(got - want) <= CONSISTENCY_ATOL + CONSISTENCY_RTOL * abs(want)
 
 
-def _agrees(got: float | None, want: float | None, what: str) -> None:
+def agree(got: float | None, want: float | None, what: str, source: str = "the fixtures") -> None:
     if want is not None and not _close(got, want):
-        raise Inconsistent(f"{what} does not agree with the fixtures (logged {got}, recomputed {want})")
+        raise Inconsistent(f"{what} does not agree with {source} (logged {got}, expected {want})")
 
 
-def _agrees_all(got: list, want: list, what: str) -> None:
-    if any(not _close(a, b) for a, b in zip(got, want)):
-        raise Inconsistent(what)
+def agree_all(got: list, want: list, what: str, source: str = "the fixtures") -> None:
+    if len(got) != len(want) or any(not _close(a, b) for a, b in zip(got, want)):
+        raise Inconsistent(f"{what} do not agree with {source}")
 
 
 @functools.cache

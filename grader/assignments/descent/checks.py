@@ -110,6 +110,13 @@ HINTS = {
         "Call `backward()` only on the training loss of the batch you are about to step on: an extra backward "
         "(for example on the validation loss) adds its gradients to the next update."
     ),
+    "other_loss": (
+        "Call `backward()` on the loss of the batch exactly as the criterion you are given computes it, "
+        "`criterion(model(X), y)`: not a scaled, summed or hand-made loss, nor one on other targets."
+    ),
+    "optimizer_settings_changed": (
+        "Use the optimizer as it is given: do not change its learning rate or other settings (`optimizer.param_groups`)."
+    ),
     "step_without_backward": "Call `loss.backward()` on each batch's loss before `optimizer.step()`.",
     "stale_gradient": "Each `optimizer.step()` must use exactly the gradient of its own batch: zero_grad, backward, step.",
     "train_loss_per_epoch": (
@@ -169,6 +176,8 @@ PRIORITY = [
     "no_zero_grad",
     "extra_backward",
     "step_without_backward",
+    "other_loss",
+    "optimizer_settings_changed",
     "params_changed_outside_step",
     "valid_changes_params",
     "lists_swapped",
@@ -199,6 +208,7 @@ class Forward:
     mse: float | None
     backwards: list[bool] = field(default_factory=list)  # clean flag of each backward through it
     drives: bool = False  # an update used its gradient
+    batch: tuple[int, int] | None = None  # (pass, position in it) of the training batch it ran on, for kind "t"
 
     @property
     def training(self) -> bool:
@@ -219,6 +229,8 @@ class Update:
     zeroed: bool  # optimizer.zero_grad() ran after the latest of those backwards
     clean: bool  # the latest backward (the driver's) started from empty gradients
     epoch: int  # index of the training-loader pass it happened in (-1: none)
+    criterion: bool = False  # the latest backward sent back the gradient of criterion(model(X), y)
+    standard: bool = False  # the optimizer's settings were those it was given
 
 
 @dataclass
@@ -239,6 +251,7 @@ class Run:
     returned: dict
     final_params: list[float | None]
     diagnosis: dict[str, str] = field(default_factory=dict)  # mistake -> evidence
+    bound_to: Any = None  # the reference answer this run's log was held to (see bind)
 
     @property
     def evaluations(self) -> list[Forward]:
@@ -293,11 +306,12 @@ def read_run(value: dict, setup: answers.Setup) -> Run:
     updates: list[Update] = []
     passes: list[int] = []
     latest_training: Forward | None = None
-    since: list[tuple[Forward | None, bool]] = []  # backwards since the last update
+    since: list[tuple[Forward | None, bool, bool]] = []  # backwards since the last update: (forward, clean, criterion)
+    batch: tuple[int, int] | None = None  # the latest training batch: (pass, position)
     zeroed = False
     steps = external = 0
 
-    def update(via_step: bool, status: str) -> None:
+    def update(via_step: bool, status: str, standard: bool) -> None:
         nonlocal since, zeroed
         driver = since[-1][0] if since else None
         pending = (
@@ -308,7 +322,10 @@ def read_run(value: dict, setup: answers.Setup) -> Run:
         if driver is not None:
             driver.drives = True
         updates.append(
-            Update(via_step, status, driver, pending, len(since), zeroed, since[-1][1] if since else True, len(passes) - 1)
+            Update(
+                via_step, status, driver, pending, len(since), zeroed, since[-1][1] if since else True, len(passes) - 1,
+                since[-1][2] if since else False, standard,
+            )
         )
         if passes:
             passes[-1] += 1
@@ -318,28 +335,31 @@ def read_run(value: dict, setup: answers.Setup) -> Run:
         tag = event[0]
         if tag == "T":
             passes.append(0)
+            batch = (len(passes) - 1, -1)
+        elif tag == "t" and batch is not None:
+            batch = (batch[0], batch[1] + 1)
         elif tag == "F":
             _, fid, kind, n, made, mse = event
-            forward = Forward(fid, kind, n, made, mse)
+            forward = Forward(fid, kind, n, made, mse, batch=batch if kind == "t" else None)
             forwards[fid] = forward
             order.append(forward)
             if forward.training:
                 latest_training = forward
         elif tag == "B":
-            _, fid, clean = event
+            _, fid, clean, criterion = event
             forward = forwards.get(fid)
             if forward is not None:
                 forward.backwards.append(clean)
-            since.append((forward, clean))
+            since.append((forward, clean, criterion))
             zeroed = False
         elif tag == "Z":
             zeroed = bool(since)
         elif tag == "S":
             steps += 1
-            update(True, event[1])
+            update(True, event[1], event[2])
         elif tag == "P":
             external += 1
-            update(False, "")
+            update(False, "", False)
     counts = value["counts"]
     return Run(
         loop=setup.loop,
@@ -489,6 +509,20 @@ def diagnose(run: Run) -> dict[str, str]:
         )
     if extra and "step_before_backward" not in found:
         found["extra_backward"] = f"{len(extra)} updates followed more than one backward pass"
+    other = [
+        i for i, u in enumerate(run.updates)
+        if u.via_step and u.status == "fresh" and u.clean and u.backwards == 1 and not u.criterion
+    ]
+    if other:
+        found["other_loss"] = (
+            f"{len(other)} of {len(steps)} steps used the gradient of a loss other than the criterion's MSE of the "
+            f"model's predictions on its batch"
+        )
+    changed = [i for i, u in enumerate(run.updates) if u.via_step and not u.standard]
+    if changed:
+        found["optimizer_settings_changed"] = (
+            f"{len(changed)} of {len(steps)} steps ran with settings other than those the optimizer was given"
+        )
     if stale and not pending and not erased and run.backwards:
         found["step_without_backward"] = f"{len(stale)} steps had no backward pass since the previous step"
 
@@ -575,8 +609,49 @@ def setup_of(reference: dict) -> answers.Setup:
 
 
 def analyse(value: Any, reference: dict) -> Run:
-    """The run decoded, cross-checked, read and diagnosed; raises answers.Inconsistent."""
-    return analysed(value, setup_of(reference))
+    """The run decoded, cross-checked (against itself and the reference's run), read and
+    diagnosed; raises answers.Inconsistent."""
+    setup = setup_of(reference)
+    run = analysed(value, setup)
+    if value is not reference and run.bound_to is not reference:
+        bind(run, analysed(reference, setup))
+        run.bound_to = reference
+    return run
+
+
+SAME_RUN = "the reference's run, whose updates the log shows it made exactly"
+
+
+def bind(run: Run, ref: Run) -> None:
+    """Hold the log to the trajectory it implies; raises answers.Inconsistent.
+
+    While a log shows updates exactly like the reference's (the optimizer as given, one
+    step per batch on the fresh gradient of ``criterion(model(X), y)`` for the very batch
+    the reference used at that update), the parameters are the reference's, so every loss
+    the log records on them, and in the end the final parameters, must be the reference's
+    too. An honest log always agrees; a made-up one cannot, unless it reports a correct run.
+    """
+    if run.truncated:
+        return
+    textbook = 0
+    for k, (u, r) in enumerate(zip(run.updates, ref.updates)):
+        exact = (
+            u.via_step and u.status == "fresh" and u.clean and u.backwards == 1 and u.criterion and u.standard
+            and not u.pending and u.driver is not None and r.driver is not None and u.driver.updates == k
+        )
+        same_batch = exact and (
+            u.driver.kind in ("t", "A") if run.per_epoch == 1 else u.driver.kind == "t" and u.driver.batch == r.driver.batch
+        )
+        if not same_batch:
+            break
+        answers.agree(u.driver.mse, r.driver.mse, f"the loss logged before update {k + 1}", SAME_RUN)
+        textbook = k + 1
+    expected = {f.updates: f.mse for f in ref.validations}
+    for f in run.forwards:
+        if f.kind == "v" and f.updates <= textbook and f.updates in expected:
+            answers.agree(f.mse, expected[f.updates], f"the validation loss logged after update {f.updates}", SAME_RUN)
+    if textbook == len(run.updates) == len(ref.updates):
+        answers.agree_all(run.final_params, ref.final_params, "the final parameters", SAME_RUN)
 
 
 def analysed(value: Any, setup: answers.Setup) -> Run:
@@ -667,7 +742,7 @@ UPDATE_MISTAKES = {
 }
 GRADIENT_MISTAKES = {
     "no_backward", "step_before_backward", "zero_grad_between_backward_and_step", "no_zero_grad", "extra_backward",
-    "step_without_backward", "no_update",
+    "step_without_backward", "no_update", "other_loss",
 }
 VALIDATION_MISTAKES = {
     "valid_every_batch", "valid_before_training", "valid_on_train_data", "valid_changes_params",
@@ -731,7 +806,7 @@ def judge_gradients(value: dict, reference: dict) -> Verdict:
         return explained(run, f"{run.context}: no update was made, so no gradient was used.", GRADIENT_MISTAKES | {"own_optimizer"}, "no_update")
     bad = [
         i for i, u in enumerate(run.updates)
-        if u.pending or not u.clean or u.driver is None or (u.via_step and u.status != "fresh")
+        if u.pending or not u.clean or u.driver is None or (u.via_step and (u.status != "fresh" or not u.criterion))
     ]
     if not bad:
         return passed(f"{run.context}: each of the {len(run.updates)} updates used exactly the gradient of its own batch.")
@@ -744,6 +819,8 @@ def judge_gradients(value: dict, reference: dict) -> Verdict:
         "fresh": "its batch's gradient, but the backward started from leftover gradients",
         "": "gradients left over from before" if not u.clean else "no gradient of its batch",
     }[u.status]
+    if u.via_step and u.status == "fresh" and u.clean and u.driver is not None and not u.criterion:
+        what = "the gradient of a loss other than `criterion(model(X), y)` on its batch"
     if not run.backwards:
         what = "no gradient at all: no backward pass ran in the whole run"
     elif u.pending:

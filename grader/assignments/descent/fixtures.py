@@ -89,6 +89,20 @@ def parameters_list(model: nn.Module) -> list[float]:
     return [value for p in model.parameters() for value in p.detach().reshape(-1).tolist()]
 
 
+def _mse_gradient(output: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor | None:
+    """The gradient MSELoss (mean) sends back to ``output`` for these targets."""
+    if target is None or output.numel() != target.numel():
+        return None
+    with torch.no_grad():
+        return 2 * (output.detach().reshape(-1, 1).to(target.dtype) - target) / target.numel()
+
+
+def _equal_gradients(grad: torch.Tensor | None, expected: torch.Tensor | None) -> bool:
+    if grad is None or expected is None or grad.numel() != expected.numel():
+        return False
+    return bool(torch.allclose(grad.detach().reshape(-1, 1).to(expected.dtype), expected, rtol=1e-3, atol=1e-7))
+
+
 class Trace:
     """The event log of one training run.
 
@@ -103,12 +117,15 @@ class Trace:
       (anything else); ``updates`` is the number of parameter updates made so far and
       ``mse`` the mean squared error of that output against the rows' true targets
       (what ``criterion`` gives; None if the rows are unknown).
-    - ``["B", fid, clean]`` a backward pass through the output of forward ``fid``
-      (-1: not through a traced output); ``clean`` says every parameter's gradient
-      was empty (None or zero) before this backward added to it.
+    - ``["B", fid, clean, criterion]`` a backward pass through the output of forward
+      ``fid`` (-1: not through a traced output); ``clean`` says every parameter's
+      gradient was empty (None or zero) before this backward added to it;
+      ``criterion`` that the gradient reaching the output was that of the MSE of
+      the output against its rows' targets (what ``criterion(model(X), y)`` sends).
     - ``["Z"]`` ``optimizer.zero_grad()``.
-    - ``["S", status]`` ``optimizer.step()``; ``status`` describes the gradients it
-      used: ``"fresh"`` (exactly those of the latest backward), ``"none"`` (all None),
+    - ``["S", status, standard]`` ``optimizer.step()``; ``standard`` says the
+      optimizer's settings are still those it was given (lr 0.02, plain SGD);
+      ``status`` describes the gradients it used: ``"fresh"`` (exactly those of the latest backward), ``"none"`` (all None),
       ``"zero"`` (all zero), ``"stale"`` (no backward since the previous step) or
       ``"accumulated"`` (anything else, e.g. the sum of several backwards).
     - ``["P"]`` the parameters changed without ``optimizer.step()`` (another
@@ -159,8 +176,8 @@ class Trace:
         if self.open_backward is not None and (fresh is None or not same(p.grad, fresh)):
             self.open_backward[2] = False
 
-    def _backward(self, fid: int) -> None:
-        event = ["B", fid, True]
+    def _backward(self, fid: int, grad: torch.Tensor | None = None, expected: torch.Tensor | None = None) -> None:
+        event = ["B", fid, True, _equal_gradients(grad, expected)]
         self.log(event)
         self.open_backward = event
         self.backwards_since_step += 1
@@ -177,21 +194,23 @@ class Trace:
         self.open_backward = None
         fid = self.forwards
         self.forwards += 1
-        kind, n, mse = self._identify(X, output)
+        kind, n, mse, target = self._identify(X, output)
         self.log(["F", fid, kind, n, self.updates, mse])
         if isinstance(output, torch.Tensor) and output.requires_grad:
-            output.register_hook(lambda grad, fid=fid: self._backward(fid))
+            expected = _mse_gradient(output, target)
+            output.register_hook(lambda grad, fid=fid, expected=expected: self._backward(fid, grad, expected))
 
-    def _identify(self, X, output) -> tuple[str, int, float | None]:
+    def _identify(self, X, output) -> tuple[str, int, float | None, torch.Tensor | None]:
+        """The forward's kind, row count, MSE against the rows' targets, and those targets."""
         if not isinstance(X, torch.Tensor) or X.dim() == 0:
-            return "o", 0, None
+            return "o", 0, None, None
         n = X.shape[0]
         try:
             values = X.detach().reshape(-1).tolist()
         except RuntimeError:
-            return "o", n, None
+            return "o", n, None, None
         if len(values) != n:
-            return "o", n, None
+            return "o", n, None, None
         train = [self.train_index.get(v) for v in values]
         valid = [self.valid_index.get(v) for v in values]
         if all(i is not None for i in train):
@@ -206,13 +225,13 @@ class Trace:
             kind = "v" if len(set(valid)) == len(self.valid_index) == n else "p"
             target = self.valid_y[valid]
         else:
-            return "o", n, None
+            return "o", n, None, None
         try:
             with torch.no_grad():
                 mse = functional.mse_loss(output.detach().reshape(-1, 1).to(target.dtype), target).item()
         except (RuntimeError, AttributeError, TypeError, ValueError):
-            mse = None
-        return kind, n, mse
+            return kind, n, None, None
+        return kind, n, mse, target
 
     # -- the loaders -----------------------------------------------------------------
     def loader_pass(self, role: str) -> None:
@@ -247,9 +266,9 @@ class Trace:
             status = "accumulated"
         return status
 
-    def after_step(self, status: str) -> None:
+    def after_step(self, status: str, standard: bool) -> None:
         self.updates += 1
-        self.log(["S", status])
+        self.log(["S", status, standard])
         self.snapshot = [p.detach().clone() for p in self.params]
         self.backwards_since_step = 0
         self.open_backward = None
@@ -267,6 +286,9 @@ class TracedNet(nn.Sequential):
         return output
 
 
+STANDARD_SGD = {"lr": LEARNING_RATE, "momentum": 0, "dampening": 0, "weight_decay": 0, "nesterov": False, "maximize": False}
+
+
 class TracedSGD(torch.optim.SGD):
     """``torch.optim.SGD`` that reports ``zero_grad`` and ``step`` (and the gradients a step uses)."""
 
@@ -281,8 +303,13 @@ class TracedSGD(torch.optim.SGD):
         status = self.trace.before_step() if self.trace is not None else ""
         result = super().step(closure)
         if self.trace is not None:
-            self.trace.after_step(status)
+            self.trace.after_step(status, self.standard())
         return result
+
+    def standard(self) -> bool:
+        """The optimizer is still the one the loop was given: plain SGD, lr 0.02, all parameters in one group."""
+        groups = self.param_groups
+        return len(groups) == 1 and all(groups[0].get(k) == v for k, v in STANDARD_SGD.items())
 
 
 class TracedLoader(DataLoader):
