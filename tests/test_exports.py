@@ -178,6 +178,11 @@ def test_results_json_is_markdown_with_hints_as_code(report):
     assert "```text\n  File list2d.py, line 3\n```" in abs_check.replace("Where (most recent call last):\n", "")
 
 
+def test_results_json_drops_terminal_escape_sequences(report):
+    text = json.dumps(gradescope.results(report))
+    assert "\\u001b" not in text and "\\u0000" not in text and "\\u0007" not in text
+
+
 def test_results_json_never_mentions_files_the_student_cannot_see(report):
     assert "Plot" not in json.dumps(gradescope.results(report)) and "loss.png" not in json.dumps(gradescope.results(report))
 
@@ -199,6 +204,7 @@ def test_markdown_leaves_out_the_sandbox_and_escapes_names(report):
     assert "WEAKER" not in text
     assert "\\[bold red\\]loud\\[/\\]" in text  # a link or markup needs brackets; they are escaped
     assert "<img" not in text.split("````")[0]  # outside the fenced output, no raw HTML
+    assert "\x1b" not in text and "\x00" not in text and "red" in text  # escape sequences dropped, their text kept
 
 
 # ---- terminal --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader.batch.gradebook import FAILED
-from grader.outputs.summary import plain
+from grader.outputs.text import plain
 
 
 def is_failure(record: dict) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from grader import assignments
 from grader.cli import UsageError
-from grader.outputs.summary import plain
+from grader.outputs.text import plain
 
 HELP = "grade a whole class into a SQLite gradebook (resumable), with a CSV, per-student feedback and a class report"
 

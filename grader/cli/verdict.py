@@ -8,7 +8,7 @@ from pathlib import Path
 
 from grader.outputs.classroom import earned_full_points
 from grader.outputs.markdown import plain_text
-from grader.outputs.summary import plain
+from grader.outputs.text import plain
 
 HELP = "print one check's verdict from a results.json; exit 0 only if it earned all its points (a Classroom workflow step)"
 

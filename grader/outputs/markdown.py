@@ -12,17 +12,18 @@ import re
 from pathlib import Path
 
 from grader.outputs.notes import for_students
+from grader.outputs.text import plain
 from grader.scoring import GradeReport
 
 
 def cell(text: str) -> str:
     """Text safe inside one table cell: no HTML, no column breaks, one line."""
-    return html.escape(" ".join(text.split()), quote=False).replace("|", "\\|")
+    return html.escape(" ".join(plain(text).split()), quote=False).replace("|", "\\|")
 
 
 def inline(text: str) -> str:
     """Text safe as a Markdown paragraph: no HTML, no emphasis or links from stray characters."""
-    return re.sub(r"([\\`*_\[\]#!<>])", r"\\\1", " ".join(text.split()))
+    return re.sub(r"([\\`*_\[\]#!<>])", r"\\\1", " ".join(plain(text).split()))
 
 
 def plain_text(markdown: str) -> str:
@@ -31,6 +32,7 @@ def plain_text(markdown: str) -> str:
 
 
 def code_block(text: str) -> str:
+    text = plain(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"

@@ -7,23 +7,13 @@ text: never as rich markup, and without terminal escape sequences or control cha
 
 from __future__ import annotations
 
-import re
-
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from grader.outputs.notes import for_instructor, for_students
+from grader.outputs.text import plain
 from grader.scoring import GradeReport
-
-# CSI/OSC escape sequences first (so their parameters go too), then any other control character.
-_TERMINAL_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def plain(text: str) -> str:
-    """``text`` safe to print on a terminal: escape sequences and control characters removed."""
-    return _TERMINAL_CONTROL.sub("", str(text))
-
 
 def show(report: GradeReport, console: Console | None = None, instructor: bool = True) -> None:
     """Print the summary; ``instructor=False`` (a student's own check) leaves the sandbox out."""
