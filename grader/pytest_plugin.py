@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.outputs.notes import for_students
+from grader.outputs.text import plain
 from grader.platforms import local
 from grader.scoring import CheckResult, GradeReport
 
@@ -88,8 +90,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     report, output_dir = config.stash[_GRADE]
     terminalreporter.section("grade")
     terminalreporter.write_line(f"{report.assignment}: {report.score:g} / {report.max_score:g} points")
-    for note in report.notes:
-        terminalreporter.write_line(f"Note: {note}")
+    for note in for_students(report.notes):  # the sandbox's notes are for the instructor
+        terminalreporter.write_line(f"Note: {plain(note)}")
     terminalreporter.write_line(f"Report: {output_dir / 'report.html'}")
     path = local.find_config(output_dir.parent)
     warning = local.version_warning(local.read_config(path)) if path else ""
