@@ -265,3 +265,4 @@ def test_html_shows_each_hint_once_fix_first_and_the_sandbox_last(report):
     assert order == sorted(order)
     assert SANDBOX.split(":")[0] in page[order[-1]:]
     assert f"<title>{FOLDER}: descent 4 / 15</title>" in page and "/srv/course" not in page
+    assert "\x1b" not in page and "\x00" not in page

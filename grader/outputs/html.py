@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 import jinja2
+import markupsafe
 
 from grader import __version__
 from grader.outputs.notes import for_instructor, for_students
+from grader.outputs.text import plain
 from grader.scoring import CheckResult, GradeReport
 
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'"
@@ -55,7 +57,12 @@ figcaption { font-size: .875rem; color: GrayText; overflow-wrap: anywhere; }
 .instructor { margin-top: 2rem; border-top: 1px solid var(--line); }
 """
 
-TEMPLATES = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+def _shown(value):
+    """Every value the template prints: text loses terminal escape sequences (then autoescape)."""
+    return plain(value) if isinstance(value, str) and not isinstance(value, markupsafe.Markup) else value
+
+
+TEMPLATES = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, finalize=_shown)
 TEMPLATES.filters["points"] = lambda value: f"{value:g}"
 PAGE = TEMPLATES.from_string("""\
 <!doctype html>
