@@ -87,10 +87,10 @@ def load_module(path: Path):
     return module
 
 
-def probe_values(module) -> dict:
+def probe_values(module, checks=None) -> dict:
     """Every distinct probe's value for one submission, through JSON as in the sandbox."""
     values = {}
-    for check in C.checks():
+    for check in checks or C.checks():
         if check.probe.key not in values:
             value = getattr(probes, check.probe.function)(lambda logical, name: getattr(module, name), **check.probe.args)
             values[check.probe.key] = json.loads(json.dumps(value))
@@ -283,7 +283,7 @@ def test_fixtures_are_the_lectures_data_and_a_table_on_three_scales():
     assert T[:, 0].std() > 100 and T[:, 1].std() < 0.01  # scales 1e4 apart: normalizing matters
     for data in (X, T):  # the probes recognise rows by their values
         assert len({tuple(row) for row in data.tolist()}) == len(data)
-    sizes = {s: [len(b[0]) for b in fixtures.loader(s)] for s in fixtures.SPLIT_NAMES}
+    sizes = {s: [len(b[0]) for b in fixtures.loader(s, fixtures.FIXED_SEED)] for s in fixtures.SPLIT_NAMES}
     assert sizes == {"train": [32, 32, 6], "valid": [6, 6, 3], "eval": [6, 6, 3]}
 
 
@@ -307,24 +307,24 @@ def test_reference_passes_every_check_and_the_oracle(reference):
 def test_expected_losses_are_the_whole_split_mse_at_each_checkpoint(reference):
     """The judge's expectation against a computation of this test's own: one batch, float64."""
     X, y = fixtures.sin_data()
-    order = torch.randperm(100, generator=torch.Generator().manual_seed(fixtures.SPLIT_SEEDS[0]))
+    order = torch.randperm(100, generator=torch.Generator().manual_seed(fixtures.FIXED_SEED))
     rows = {"train": order[:70], "valid": order[70:85], "eval": order[85:]}
-    for k, state in enumerate(fixtures.checkpoints()):
+    for k, state in enumerate(fixtures.checkpoints(fixtures.FIXED_SEED)):
         model = fixtures.model_at(state).double()
         for split, r in rows.items():
             with torch.no_grad():
                 want = ((model(X[r].double()) - y[r].double()) ** 2).mean().item()
-            assert C.expected_losses()["weighted"][split][k] == pytest.approx(want, rel=1e-6)
+            assert C.expected_losses(fixtures.FIXED_SEED)["weighted"][split][k] == pytest.approx(want, rel=1e-6)
             assert reference["data:evaluate_losses"]["losses"][split][k] == pytest.approx(want, rel=1e-6)
-    first, last = (C.expected_losses()["weighted"]["train"][i] for i in (0, -1))
+    first, last = (C.expected_losses(fixtures.FIXED_SEED)["weighted"]["train"][i] for i in (0, -1))
     assert last < 0.5 * first  # the checkpoints show a model that learns
 
 
 def test_expected_normalization_is_the_formula_with_either_std():
     X, _ = fixtures.table()
-    rows = fixtures.fixed_split(60, fixtures.TABLE_LENGTHS)
+    rows = fixtures.fixed_split(60, fixtures.TABLE_LENGTHS, fixtures.FIXED_SEED)
     train = X[rows[0]].double()
-    for correction, expected in zip((1, 0), C.expected_normalized("table")["training"]):
+    for correction, expected in zip((1, 0), C.expected_normalized("table", fixtures.FIXED_SEED)["training"]):
         n = len(train)
         std = ((train - train.sum(0) / n) ** 2).sum(0).div(n - correction).sqrt()
         std[2] = 1.0
@@ -364,6 +364,29 @@ def test_a_correct_variant_gets_full_marks(name, reference):
     assert not failures, failures
 
 
+@pytest.mark.parametrize("kind,name", [("variants", n) for n in VARIANTS] + [("mistakes", n) for n in MISTAKES])
+def test_the_official_grade_with_hidden_inputs_agrees_on_every_example(kind, name, reference):
+    """The instructor's checks (each public check guarded by its hidden variant) give the same verdicts."""
+    official = DATA.checks()
+    assert [c.name for c in official] == [c.name for c in C.checks()] and official[0].probe.function == "guarded"
+    ref = probe_values(load_module(REFERENCE), official)
+    assert all(c.judge(ref[c.probe.key], ref[c.probe.key]).passed for c in official)
+    values = probe_values(load_module(example_file(kind, name)), official)
+    lost = {c.name for c in official if not c.judge(values[c.probe.key], ref[c.probe.key]).passed}
+    assert lost == ({EXPECTED_FAILURES[name]} if kind == "mistakes" else set())
+
+
+def test_a_proxy_written_for_the_public_size_fails_only_the_official_grade(tmp_path, reference):
+    path = tmp_path / "data.py"
+    path.write_text(REFERENCE.read_text().replace("generator=generator)[:size]", "generator=generator)[:10]"))
+    public = verdicts(probe_values(load_module(path)), reference)
+    assert all(v.passed for v in public.values())
+    official = DATA.checks()
+    values, ref = probe_values(load_module(path), official), probe_values(load_module(REFERENCE), official)
+    verdict = next(c for c in official if c.name == PROXY_SUBSET).judge(values["data:make_proxy"], ref["data:make_proxy"])
+    assert not verdict.passed and "expected 13 samples, got 10" in verdict.message and verdict.mistake == "proxy_size"
+
+
 def test_every_hint_belongs_to_a_mistake_a_judge_can_name():
     source = (ROOT / "grader" / "assignments" / "data" / "checks.py").read_text()
     unused = [key for key in C.HINTS if f'"{key}"' not in source.split("HINTS = {")[1].split("\n}\n", 1)[1]]
@@ -377,7 +400,7 @@ def test_every_hint_belongs_to_a_mistake_a_judge_can_name():
 
 def test_feedback_says_where_what_was_expected_and_what_came(reference):
     batch = verdicts(values_of(example_file("mistakes", "evaluate_mean_of_batch_means")), reference)[EVALUATE_AVERAGE]
-    weighted, means = C.expected_losses()["weighted"]["train"][0], C.expected_losses()["batch_means"]["train"][0]
+    weighted, means = C.expected_losses(fixtures.FIXED_SEED)["weighted"]["train"][0], C.expected_losses(fixtures.FIXED_SEED)["batch_means"]["train"][0]
     assert "training set of the lecture's sin(x) data (70 samples in batches of [32, 32, 6])" in batch.message
     assert f"expected the average loss {weighted:.6g}, got {means:.6g}" in batch.message
     zero = verdicts(values_of(example_file("mistakes", "normalize_zero_std")), reference)[NORMALIZE_CONSTANT]

@@ -13,4 +13,5 @@ ASSIGNMENT = Assignment(
     artifacts_from="grader.assignments.data.plots:artifacts",
     notebook="data.ipynb",
     notebook_from="grader.assignments.data.authoring:build_notebook",
+    hidden_checks_from="reference.data.variants:checks",
 )

@@ -205,7 +205,7 @@ def build_notebook(data_source: str) -> nbformat.NotebookNode:
         "n": lecture.N_POINTS,
         "noise": lecture.NOISE,
         "data_seed": lecture.DATA_SEED,
-        "split_seed": fixtures.SPLIT_SEEDS[0],
+        "split_seed": fixtures.FIXED_SEED,
         "lengths": fixtures.SIN_LENGTHS,
         "proxy": fixtures.PROXY_SIZE,
         "hidden": lecture.HIDDEN,

@@ -29,6 +29,13 @@ from grader.plugin import Check, Probe, Verdict, failed, passed
 RTOL = 1e-4
 ATOL = 1e-5
 
+# The inputs of the public checks. reference/data/variants replaces them with private ones
+# in a copy of this module (grader/variants.py), so the judges read them at call time.
+SEEDS = fixtures.SPLIT_SEEDS
+GLOBAL_SEEDS = fixtures.GLOBAL_SEEDS
+PROXY_SIZE = fixtures.PROXY_SIZE
+FIXED_SEED = fixtures.FIXED_SEED
+
 DATASETS = {"sin": "the lecture's sin(x) data", "table": "the 3-feature table"}
 CALLS = ("first", "same_seed", "other_seed")  # the seeded calls of probes._seeded_calls
 
@@ -237,13 +244,13 @@ def judge_split_generator(value: dict, reference: dict) -> Verdict:
 
 def _proxy_call(dataset: str, entry: dict) -> str:
     return (
-        f"make_proxy(X_train, y_train, size={fixtures.PROXY_SIZE}, generator=torch.Generator().manual_seed({entry['seed']})) "
+        f"make_proxy(X_train, y_train, size={PROXY_SIZE}, generator=torch.Generator().manual_seed({entry['seed']})) "
         f"on the training set of {DATASETS[dataset]}"
     )
 
 
 def judge_proxy_subset(value: dict, reference: dict) -> Verdict:
-    size = fixtures.PROXY_SIZE
+    size = PROXY_SIZE
     for dataset in DATASETS:
         for entry in (value[dataset]["calls"][name] for name in CALLS):
             call = _proxy_call(dataset, entry)
@@ -263,7 +270,7 @@ def judge_proxy_subset(value: dict, reference: dict) -> Verdict:
             if len(set(rows)) != len(rows):
                 twice = sorted(i for i, count in Counter(rows).items() if count > 1)
                 return fail(f"{call}: training samples {_some(twice)} are in the proxy more than once.", "proxy_duplicates")
-    return passed(f"make_proxy: {fixtures.PROXY_SIZE} different training samples, each x with its y.")
+    return passed(f"make_proxy: {PROXY_SIZE} different training samples, each x with its y.")
 
 
 def judge_proxy_generator(value: dict, reference: dict) -> Verdict:
@@ -271,7 +278,7 @@ def judge_proxy_generator(value: dict, reference: dict) -> Verdict:
         value,
         "proxy",
         _proxy_call,
-        lambda dataset: list(range(fixtures.PROXY_SIZE)),
+        lambda dataset: list(range(PROXY_SIZE)),
         ("proxy_not_random", "proxy_generator_ignored", "proxy_fixed_seed"),
     )
     return verdict or passed("make_proxy: random, the same proxy for the same seed and another for another seed.")
@@ -284,16 +291,15 @@ def judge_proxy_generator(value: dict, reference: dict) -> Verdict:
 
 def _standardize(parts: list[torch.Tensor], source: torch.Tensor, correction: int) -> list[torch.Tensor]:
     mean, std = source.mean(0), source.std(0, correction=correction)
-    std = torch.where(std == 0, torch.ones_like(std), std)
-    return [(part - mean) / std for part in parts]
+    return [(part - mean) / std.masked_fill(std == 0, 1.0) for part in parts]
 
 
 @functools.cache
-def expected_normalized(dataset: str) -> dict[str, list[list[torch.Tensor]]]:
+def expected_normalized(dataset: str, seed: int) -> dict[str, list[list[torch.Tensor]]]:
     """What each way of normalizing gives on a dataset's fixed split, in float64:
     "training" (right, either std), "whole" (statistics of all rows), "own" (each set its own)."""
     X, _, lengths = fixtures.datasets()[dataset]
-    parts = [X[rows].double() for rows in fixtures.fixed_split(len(X), lengths)]
+    parts = [X[rows].double() for rows in fixtures.fixed_split(len(X), lengths, seed)]
     everything = torch.cat(parts)
     return {
         "training": [_standardize(parts, parts[0], c) for c in (1, 0)],
@@ -324,7 +330,7 @@ def _normalized_problem(dataset: str, entry: dict) -> Verdict | None:
     values = entry["values"]
     if values is None:
         return fail(f"{call} must return three tensors (X_train, X_valid, X_eval); it returned a {entry['returned']}.")
-    want = expected_normalized(dataset)["training"][0]
+    want = expected_normalized(dataset, FIXED_SEED)["training"][0]
     for name, got, expected in zip(fixtures.SPLIT_NAMES, values, want):
         shape = [len(got), len(got[0]) if got else 0] if got is not None else None
         if got is None or shape != list(expected.shape) or any(len(row) != expected.shape[1] for row in got):
@@ -339,7 +345,7 @@ def judge_normalize_statistics(value: dict, reference: dict) -> Verdict:
         if problem:
             return problem
         call = f"normalize(X_train, X_valid, X_eval) on {DATASETS[dataset]}"
-        columns, expected = _columns(dataset), expected_normalized(dataset)
+        columns, expected = _columns(dataset), expected_normalized(dataset, FIXED_SEED)
         got = entry["values"]
         fits = [_matches(got, want, columns) for want in expected["training"]]
         if not any(ok for ok, _ in fits):
@@ -382,31 +388,31 @@ def judge_normalize_constant(value: dict, reference: dict) -> Verdict:
 
 @functools.cache
 @fixtures.private_rng
-def expected_losses() -> dict[str, dict[str, list[float]]]:
+def expected_losses(seed: int) -> dict[str, dict[str, list[float]]]:
     """For each split, at each checkpoint: the mean loss over the whole split in one batch
     ("weighted": what evaluate returns) and the mean of the loader's batch means."""
     result = {"weighted": {s: [] for s in fixtures.SPLIT_NAMES}, "batch_means": {s: [] for s in fixtures.SPLIT_NAMES}}
-    splits = fixtures.sin_splits()
-    for state in fixtures.checkpoints():
+    splits = fixtures.sin_splits(seed)
+    for state in fixtures.checkpoints(seed):
         model = fixtures.model_at(state).eval()
         with torch.no_grad():
             for split in fixtures.SPLIT_NAMES:
                 X, y = splits[split]
                 result["weighted"][split].append(nn.functional.mse_loss(model(X), y).item())
-                means = [nn.functional.mse_loss(model(bx), by).item() for bx, by in fixtures.loader(split)]
+                means = [nn.functional.mse_loss(model(bx), by).item() for bx, by in fixtures.loader(split, seed)]
                 result["batch_means"][split].append(sum(means) / len(means))
     return result
 
 
 def _batch_sizes(split: str) -> list[int]:
-    n, b = len(fixtures.sin_splits()[split][0]), fixtures.EVAL_BATCH_SIZES[split]
+    n, b = len(fixtures.sin_splits(FIXED_SEED)[split][0]), fixtures.EVAL_BATCH_SIZES[split]
     return [b] * (n // b) + ([n % b] if n % b else [])
 
 
 def judge_evaluate_average(value: dict, reference: dict) -> Verdict:
     if value["errors"]:
         return fail(f"evaluate(model, nn.MSELoss(), loader) raised {value['errors'][0]}.")
-    expected = expected_losses()
+    expected = expected_losses(FIXED_SEED)
     for split in fixtures.SPLIT_NAMES:
         got = value["losses"][split]
         if len(got) != len(fixtures.CHECKPOINTS):
@@ -417,7 +423,7 @@ def judge_evaluate_average(value: dict, reference: dict) -> Verdict:
             epoch = fixtures.CHECKPOINTS[k]
             message = (
                 f"evaluate(model, nn.MSELoss(), loader) on the {fixtures.SET_NAMES[split]} set of the lecture's sin(x) data "
-                f"({len(fixtures.sin_splits()[split][0])} samples in batches of {_batch_sizes(split)}), "
+                f"({len(fixtures.sin_splits(FIXED_SEED)[split][0])} samples in batches of {_batch_sizes(split)}), "
                 f"model trained for {epoch} epochs: expected the average loss {fmt(want)}, got {fmt(loss)}."
             )
             if loss is None or isinstance(loss, str):
@@ -478,13 +484,17 @@ def judge_evaluate_mode(value: dict, reference: dict) -> Verdict:
 # ----------------------------------------------------------------------------------
 
 
-def _probe(function: str, timeout: float = 10.0) -> Probe:
-    return Probe(key=f"data:{function}", function=function, needs=("data",), timeout=timeout)
+def _probe(function: str, timeout: float = 10.0, **args) -> Probe:
+    return Probe(key=f"data:{function}", function=function, args=args, needs=("data",), timeout=timeout)
 
 
 def checks() -> list[Check]:
-    split, proxy, normal = _probe("split_dataset"), _probe("make_proxy"), _probe("normalize")
-    losses, effects = _probe("evaluate_losses", 20.0), _probe("evaluate_effects")
+    seeds = {"seeds": list(SEEDS), "global_seeds": list(GLOBAL_SEEDS)}
+    split = _probe("split_dataset", **seeds)
+    proxy = _probe("make_proxy", **seeds, size=PROXY_SIZE, split_seed=FIXED_SEED)
+    normal = _probe("normalize", split_seed=FIXED_SEED)
+    losses = _probe("evaluate_losses", 20.0, split_seed=FIXED_SEED)
+    effects = _probe("evaluate_effects", split_seed=FIXED_SEED)
     return [  # whole points for Classroom; 100 in all
         Check("split_dataset: three disjoint sets of the given sizes, covering every sample", 14, split, judge_split_parts),
         Check("split_dataset: random, drawn from the given generator", 8, split, judge_split_generator),

@@ -22,7 +22,7 @@ def _split_rows(outcome) -> list[list[int]] | None:
     try:
         entry = value["sin"]["calls"]["first"]
         rows = [part["rows"] for part in entry["parts"]]
-        n = value["sin"]["n"]
+        n = len(fixtures.sin_data()[0])
         if all(isinstance(i, int) and 0 <= i < n for part in rows for i in part):
             return rows
     except (KeyError, TypeError, IndexError):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from grader.assignments.data import fixtures
+from grader.variants import guarded  # noqa: F401 (the official grade's public-plus-hidden probe; grader/variants.py)
 
 
 def _error(error: BaseException) -> str:
@@ -59,9 +60,12 @@ def _locate(X: torch.Tensor, y: torch.Tensor):
 
     def locate(part) -> dict:
         entry = {"type": type(part).__name__, "rows": None, "paired": False, "x_shape": None, "y_shape": None}
-        if not (isinstance(part, (tuple, list)) and len(part) == 2 and all(isinstance(t, torch.Tensor) for t in part)):
+        if not (isinstance(part, (tuple, list)) and len(part) == 2):
             return entry
-        px, py = (t.detach() for t in part)
+        try:  # tensors, or anything PyTorch reads as one (a NumPy array)
+            px, py = (torch.as_tensor(t).detach() for t in part)
+        except (TypeError, ValueError, RuntimeError):
+            return entry
         entry["x_shape"], entry["y_shape"] = list(px.shape), list(py.shape)
         if px.dim() != 2 or px.shape[1:] != X.shape[1:] or py.numel() != px.shape[0]:
             return entry
@@ -74,9 +78,9 @@ def _locate(X: torch.Tensor, y: torch.Tensor):
     return locate
 
 
-def _seeded_calls(function, locate, shape) -> dict:
+def _seeded_calls(function, locate, shape, seeds: list[int], global_seeds: list[int]) -> dict:
     """``function(generator)`` three times: seed A under two global seeds, seed B."""
-    (seed, other), (g1, g2) = fixtures.SPLIT_SEEDS, fixtures.GLOBAL_SEEDS
+    (seed, other), (g1, g2) = seeds, global_seeds
     calls = {}
     for name, generator_seed, global_seed in (("first", seed, g1), ("same_seed", seed, g2), ("other_seed", other, g1)):
         entry = {"seed": generator_seed, "global_seed": global_seed, "error": None}
@@ -97,40 +101,40 @@ def _three_parts(result, locate) -> dict:
 
 
 @fixtures.private_rng
-def split_dataset(resolve) -> dict:
+def split_dataset(resolve, seeds: list[int], global_seeds: list[int]) -> dict:
     """The student's split of each dataset, three times (see ``_seeded_calls``)."""
     function = resolve("data", "split_dataset")
     report = {}
     for name, (X, y, lengths) in fixtures.datasets().items():
-        calls = _seeded_calls(lambda g: function(X.clone(), y.clone(), list(lengths), g), _locate(X, y), _three_parts)
-        report[name] = {"n": len(X), "lengths": list(lengths), "calls": calls}
+        calls = _seeded_calls(lambda g: function(X.clone(), y.clone(), list(lengths), g), _locate(X, y), _three_parts, seeds, global_seeds)
+        report[name] = {"calls": calls}
     return report
 
 
 @fixtures.private_rng
-def make_proxy(resolve) -> dict:
+def make_proxy(resolve, seeds: list[int], global_seeds: list[int], size: int, split_seed: int) -> dict:
     """The student's proxy of each dataset's training split, three times."""
     function = resolve("data", "make_proxy")
     report = {}
     for name, (X, y, lengths) in fixtures.datasets().items():
-        rows = fixtures.fixed_split(len(X), lengths)[0]
+        rows = fixtures.fixed_split(len(X), lengths, split_seed)[0]
         X_train, y_train = X[rows], y[rows]
 
         def call(generator, X_train=X_train, y_train=y_train):
-            return function(X_train.clone(), y_train.clone(), fixtures.PROXY_SIZE, generator)
+            return function(X_train.clone(), y_train.clone(), size, generator)
 
-        calls = _seeded_calls(call, _locate(X_train, y_train), lambda result, locate: {"proxy": locate(result)})
-        report[name] = {"n_train": len(X_train), "size": fixtures.PROXY_SIZE, "calls": calls}
+        calls = _seeded_calls(call, _locate(X_train, y_train), lambda result, locate: {"proxy": locate(result)}, seeds, global_seeds)
+        report[name] = {"calls": calls}
     return report
 
 
 @fixtures.private_rng
-def normalize(resolve) -> dict:
+def normalize(resolve, split_seed: int) -> dict:
     """The student's normalization of each dataset's fixed three-way split."""
     function = resolve("data", "normalize")
     report = {}
     for name, (X, y, lengths) in fixtures.datasets().items():
-        parts = [X[rows] for rows in fixtures.fixed_split(len(X), lengths)]
+        parts = [X[rows] for rows in fixtures.fixed_split(len(X), lengths, split_seed)]
         given = [part.clone() for part in parts]
         entry = {"error": None, "returned": None, "values": None}
         try:
@@ -146,28 +150,28 @@ def normalize(resolve) -> dict:
 
 
 @fixtures.private_rng
-def evaluate_losses(resolve) -> dict:
+def evaluate_losses(resolve, split_seed: int) -> dict:
     """The student's evaluate of the lecture's model at each checkpoint, on each split."""
     function = resolve("data", "evaluate")
     losses = {split: [] for split in fixtures.SPLIT_NAMES}
     errors = []
-    for state in fixtures.checkpoints():
+    for state in fixtures.checkpoints(split_seed):
         for split in fixtures.SPLIT_NAMES:
             model = fixtures.model_at(state)
             try:
-                losses[split].append(_number(function(model, nn.MSELoss(), fixtures.loader(split))))
+                losses[split].append(_number(function(model, nn.MSELoss(), fixtures.loader(split, split_seed))))
             except Exception as error:
                 losses[split].append(None)
                 errors.append(_error(error))
-    return {"checkpoints": list(fixtures.CHECKPOINTS), "losses": losses, "errors": errors[:3]}
+    return {"losses": losses, "errors": errors[:3]}
 
 
 @fixtures.private_rng
-def evaluate_effects(resolve) -> dict:
+def evaluate_effects(resolve, split_seed: int) -> dict:
     """What the student's evaluate does to a model that starts in training mode, and to one
     that starts in evaluation mode: what the forward passes saw, and how the model is left."""
     function = resolve("data", "evaluate")
-    state = fixtures.checkpoints()[-1]
+    state = fixtures.checkpoints(split_seed)[-1]
     cases = []
     for training in (True, False):
         model = fixtures.model_at(state, fixtures.Recorder)
@@ -177,7 +181,7 @@ def evaluate_effects(resolve) -> dict:
         before = [p.detach().clone() for p in model.parameters()]
         entry = {"started_training": training, "error": None}
         try:
-            entry["returned"] = _number(function(model, nn.MSELoss(), fixtures.loader("valid")))
+            entry["returned"] = _number(function(model, nn.MSELoss(), fixtures.loader("valid", split_seed)))
         except Exception as error:
             entry["error"] = _error(error)
         entry["seen"] = model.seen[:50]
