@@ -18,9 +18,11 @@ import base64
 import csv
 import io
 import json
+import math
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
@@ -266,3 +268,38 @@ def test_html_shows_each_hint_once_fix_first_and_the_sandbox_last(report):
     assert SANDBOX.split(":")[0] in page[order[-1]:]
     assert f"<title>{FOLDER}: descent 4 / 15</title>" in page and "/srv/course" not in page
     assert "\x1b" not in page and "\x00" not in page
+
+
+# ---- the descent plots -------------------------------------------------------------------
+
+
+def test_a_diverged_run_is_marked_where_it_diverges_on_the_references_scale(monkeypatch):
+    """SGD without zero_grad: the training loss shoots to 1e21, then NaN; validation is NaN.
+    The plot stops the run where it diverges, says so, and keeps the reference readable."""
+    from matplotlib.figure import Figure
+
+    from grader.assignments.descent import checks as C
+
+    reference = ([0.5, 0.3, 0.2, 0.25, 0.1, 0.12], [0.4, 0.2, 0.15])
+    yours = ([0.5, 0.6, 40.0, 1e21, math.nan, math.nan], [math.nan, math.nan, math.nan])
+    monkeypatch.setattr(C, "_curves", lambda outcome, reference_: reference if outcome == "ref" else yours)
+    monkeypatch.setattr(C.answers, "expected_setup", lambda loop, epochs: SimpleNamespace(per_epoch=2))
+    key = C.loop_probe("train_sgd").key
+    axes = Figure().add_subplot()
+    C._panel(axes, "train_sgd", SimpleNamespace(outcomes={key: "mine"}, reference={key: "ref"}))
+    assert "training diverged at update 4" in axes.get_title() and "validation diverged at epoch 1" in axes.get_title()
+    low, high = axes.get_ylim()
+    assert low <= 0.1 and 40 <= high < 1e3  # the reference's range, and the run up to where it diverged
+    drawn = {line.get_label(): list(line.get_ydata()) for line in axes.get_lines() if not line.get_label().startswith("_")}
+    assert drawn["yours training"] == [0.5, 0.6, 40.0] and "yours validation" not in drawn
+
+
+def test_typical_behavior_gives_each_method_its_own_scale(tmp_path, monkeypatch):
+    from grader.assignments.descent import checks as C
+
+    monkeypatch.setattr(C, "_curves", lambda outcome, reference_: ([1.0, 0.5], [0.7]) if outcome == "ref" else ([1e4, 1e3], [1e3]))
+    report = SimpleNamespace(outcomes={}, reference={C.loop_probe(loop).key: "ref" for loop in C.LOOPS})
+    shared = []
+    monkeypatch.setattr(C, "_panel", lambda ax, loop, report_: shared.append(ax.get_shared_y_axes().get_siblings(ax)))
+    C.artifacts(report, tmp_path)
+    assert all(len(siblings) == 1 for siblings in shared[-3:])  # the three panels of "Typical Behavior"
