@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -53,6 +54,7 @@ summary { cursor: pointer; font-weight: 600; overflow-wrap: anywhere; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--soft); padding: .5rem; border-radius: 4px; font-size: .85rem; }
 figure { margin: 1rem 0; }
 img { max-width: 100%; height: auto; display: block; background: white; }
+code { font-size: .9em; background: var(--soft); padding: 0 .2em; border-radius: 3px; }
 figcaption { font-size: .875rem; color: GrayText; overflow-wrap: anywhere; }
 .instructor { margin-top: 2rem; border-top: 1px solid var(--line); }
 """
@@ -63,6 +65,9 @@ def _shown(value):
 
 
 TEMPLATES = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, finalize=_shown)
+TEMPLATES.filters["code_spans"] = lambda text: markupsafe.Markup(
+    re.sub(r"`([^`\n]+)`", r"<code>\1</code>", str(markupsafe.escape(plain(text))))
+)  # a hint's `code` shown as code; escaped first, so only these tags are markup
 TEMPLATES.filters["points"] = lambda value: f"{value:g}"
 PAGE = TEMPLATES.from_string("""\
 <!doctype html>
@@ -92,7 +97,7 @@ PAGE = TEMPLATES.from_string("""\
 <h2>What to fix first</h2>
 <ol class="fix">
 {% for fix in fixes %}
-<li><strong>{{ fix.advice }}</strong> <span class="checks">({{ fix.lost }} points; {{ fix.checks | length }} check{{ "s" if fix.checks | length > 1 }}: {{ fix.checks | join(", ") }})</span></li>
+<li><strong>{{ fix.advice | code_spans }}</strong> <span class="checks">({{ fix.lost }} points; {{ fix.checks | length }} check{{ "s" if fix.checks | length > 1 }}: {{ fix.checks | join(", ") }})</span></li>
 {% endfor %}
 </ol>
 </section>
