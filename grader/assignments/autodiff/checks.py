@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from grader.plugin import Check, Probe, Verdict, failed, passed
+from grader.plugin import Check, Probe, Verdict, failed, function_of, passed
 
 # Both sides compute in float64 with the same arithmetic; only the summation order may
 # differ, which moves results by a few ulps. Any real mistake is orders of magnitude larger.
@@ -59,13 +59,13 @@ def close(got, expected) -> bool:
 
 
 def graded_check(name: str, points: float, probe: Probe, judge) -> Check:
-    """A check whose failure message says the cause is in the judged function itself when
-    the probe replaced the graded functions it calls by correct ones."""
-    function = name.split(":")[0]
+    """A check whose failure message, when the probe replaced graded functions the judged one
+    called by correct ones, says that the cause is not in them."""
+    function = function_of(name)
 
     def judged(got, _reference) -> Verdict:
         verdict = judge(got)
-        replaced = [name for name in GRADED if name in (got.get("replaced") or [])]
+        replaced = [callee for callee in GRADED if callee in (got.get("replaced") or [])]
         if verdict.passed or not replaced:
             return verdict
         names = ", ".join(replaced)
@@ -290,8 +290,6 @@ def matrix_twice_check(function: str, shape: str, points: float) -> Check:
 
 PREDICTION = [[0.5], [-1.0], [2.0], [0.0], [3.5]]
 TARGET = [[1.0], [-1.0], [0.5], [-2.0], [3.0]]  # one exact tie: the |x| gradient at 0
-
-
 
 
 def mae_check(part: str, points: float) -> Check:
