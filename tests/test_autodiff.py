@@ -91,6 +91,7 @@ EXPECTED_FAILURES = {
     # Its closure still writes x.grad, so gradients come out right; the graph is what is wrong.
     "abs_not_wired": values("Matrix.abs", "1x1 zero", "4x1", "3x4"),
     "abs_returns_list2d": EVERY_ABS_CHECK,
+    "abs_smoothed_with_epsilon": values("Matrix.abs", "1x1 zero", "4x1", "3x4"),  # off by 1e-7 at 0: the tolerance is tight
     # Its __abs__ (self.abs()) is right: judged with a correct abs, it passes.
     "abs_returns_builtin_abs_of_self": EVERY_ABS_CHECK,
     "list2d_abs_mutates_input": values("List2D.abs", *ALL_SHAPES),
