@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -104,3 +105,79 @@ def test_page_renders_on_a_phone_screen(page, tmp_path):
     colours = np.unique((rgb * 255).astype(np.uint8), axis=0)
     assert len(colours) > 20  # text, table rules and colours, not a blank page
     assert (rgb.min(axis=1) < 0.5).mean() > 0.01  # a fair share of dark pixels: there is text on it
+
+
+# ---- the descent report of a run that diverged, at phone and desktop widths ---------------
+
+DESKTOP = "1280,800"
+LAYOUT_PROBE = f"""<script nonce="{PROBE_NONCE}">
+window.addEventListener("load", () => {{
+  const headings = [...document.querySelectorAll("h2")].map(h => h.textContent.trim() + "@" + Math.round(h.getBoundingClientRect().top));
+  document.body.dataset.headings = headings.join("|");
+  document.body.dataset.decoded = [...document.images].filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.dataset.images = document.images.length;
+  document.body.dataset.overflow = document.documentElement.scrollWidth > window.innerWidth ? "yes" : "no";
+  document.body.dataset.height = window.innerHeight;
+}});
+</script>"""
+
+
+@pytest.fixture
+def diverged_page(tmp_path, monkeypatch) -> Path:
+    """SGD without zero_grad, as the grader reports it: its loss diverges, three checks fail with one hint."""
+    from grader import assignments
+    from grader.assignments.descent import checks as C
+
+    reference = ([0.5, 0.3, 0.2, 0.25, 0.1, 0.12, 0.1, 0.09, 0.1, 0.08], [0.4, 0.2, 0.15, 0.12, 0.11])
+    diverged = ([0.5, 0.6, 40.0, 1e21, float("nan")] + [float("nan")] * 5, [float("nan")] * 5)
+    monkeypatch.setattr(C, "_curves", lambda outcome, reference_: reference if outcome == "ref" else diverged)
+    keys = [C.loop_probe(loop).key for loop in C.LOOPS]
+    plots = assignments.get("descent").artifacts(
+        SimpleNamespace(outcomes=dict.fromkeys(keys, "yours"), reference=dict.fromkeys(keys, "ref")), tmp_path / "plots"
+    )
+    hint = "Call `optimizer.zero_grad()` before every `loss.backward()`."
+    report = GradeReport(
+        assignment="descent",
+        submission="/home/grader/class/a-student-with-a-rather-long-repository-name/descent.ipynb",
+        results=[
+            CheckResult(f"{loop}: zero_grad discipline", 5, 0.0, f"{loop}: 399 of 400 updates used old gradients.\nHint: {hint}", hint)
+            for loop in C.LOOPS
+        ] + [CheckResult("make_loaders: training batches", 4, 4, "")],
+        notes=["sandbox WEAKER than intended: no namespaces"],
+        artifacts=plots,
+    )
+    path = tmp_path / "report.html"
+    html.write(report, path)
+    return path
+
+
+def layout(page: Path, tmp_path: Path, size: str) -> dict:
+    text = page.read_text().replace("script-src 'none'", f"script-src 'nonce-{PROBE_NONCE}'").replace("</body>", LAYOUT_PROBE + "\n</body>")
+    copy = page.with_name(f"layout-{size.replace(',', 'x')}.html")
+    copy.write_text(text)
+    dom = chromium(tmp_path, "--virtual-time-budget=5000", f"--window-size={size}", "--dump-dom", copy.as_uri())
+    body = dict(re.findall(r'data-(\w+)="([^"]*)"', re.search(r"<body([^>]*)>", dom).group(1)))
+    body["headings"] = [(h.rsplit("@", 1)[0], int(h.rsplit("@", 1)[1])) for h in body["headings"].split("|")]
+    return body
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP])
+def test_diverged_report_shows_the_fix_first_and_the_sandbox_last(diverged_page, tmp_path, size):
+    seen = layout(diverged_page, tmp_path, size)
+    assert seen["images"] == seen["decoded"] == "4" and seen["overflow"] == "no"
+    names = [name for name, _ in seen["headings"]]
+    assert names[0] == "What to fix first" and names[-1] == "For the instructor: the sandbox"
+    assert seen["headings"][0][1] < int(seen["height"])  # what to fix is on the first screen
+    assert names.index("Plots") < names.index("Checks")
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP])
+def test_diverged_report_screenshots_are_not_blank(diverged_page, tmp_path, size):
+    from matplotlib.image import imread
+
+    shot = tmp_path / f"shot-{size.replace(',', 'x')}.png"
+    chromium(tmp_path, f"--window-size={size}", f"--screenshot={shot}", diverged_page.as_uri())
+    pixels = imread(shot)
+    width, height = map(int, size.split(","))
+    assert pixels.shape[:2] == (height, width)
+    assert (pixels[..., :3].min(axis=-1) < 0.5).mean() > 0.01  # text on it, not an empty page
