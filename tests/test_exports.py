@@ -263,7 +263,7 @@ def test_html_shows_each_hint_once_fix_first_and_the_sandbox_last(report):
     page = html.render(report)
     assert page.count("optimizer.zero_grad()") == 1  # not under each of the three failures
     assert "Call <code>optimizer.zero_grad()</code> before <code>loss.backward()</code>." in page
-    assert "9 points; 3 checks" in page
+    assert "9 points; 3 checks of train_sgd, train_batch_gd, train_minibatch_sgd" in page
     order = [page.index(marker) for marker in ("What to fix first", "Failed checks", "<h2>Checks</h2>", "For the instructor")]
     assert order == sorted(order)
     assert SANDBOX.split(":")[0] in page[order[-1]:]

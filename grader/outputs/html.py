@@ -97,7 +97,7 @@ PAGE = TEMPLATES.from_string("""\
 <h2>What to fix first</h2>
 <ol class="fix">
 {% for fix in fixes %}
-<li><strong>{{ fix.advice | code_spans }}</strong> <span class="checks">({{ fix.lost }} points; {{ fix.checks | length }} check{{ "s" if fix.checks | length > 1 }}: {{ fix.checks | join(", ") }})</span></li>
+<li><strong>{{ fix.advice | code_spans }}</strong> <span class="checks">({{ fix.lost }} points; {{ fix.checks | length }} check{{ "s" if fix.checks | length > 1 }} of {{ fix.functions | join(", ") }})</span></li>
 {% endfor %}
 </ol>
 </section>
@@ -152,6 +152,7 @@ class Fix:
     advice: str
     lost: float = 0.0
     checks: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)  # the functions those checks grade, in order
 
 
 def submission_name(submission: str) -> str:
@@ -174,6 +175,8 @@ def fixes(results: list[CheckResult]) -> list[Fix]:
         fix = found.setdefault(result.hint or result.function, Fix(advice))
         fix.lost += result.max_score - result.score
         fix.checks.append(result.name)
+        if result.function not in fix.functions:
+            fix.functions.append(result.function)
     for fix in found.values():
         fix.lost = f"{fix.lost:g}"
     return sorted(found.values(), key=lambda fix: -float(fix.lost))
