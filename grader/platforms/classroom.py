@@ -20,6 +20,7 @@ import yaml
 
 from grader.outputs.classroom import results_variable, step_id
 from grader.plugin import Assignment, Check
+from grader.platforms import write_tree
 from grader.platforms.install import GraderSource, pip_commands
 from grader.platforms.local import CONFIG_NAME, OUTPUT_DIR, render_config
 
@@ -219,8 +220,10 @@ the same verdicts and points. Add your own tests in files named `test_*.py` if y
 Every push runs the **Autograding Tests** workflow (the *Actions* tab). It installs the
 course's grader at a fixed version from the course's repository, then grades this
 repository once: your files are read and run in a sandbox, and compared against the
-reference solution and PyTorch. The grading code and the expected values are not in this
-repository, so changing files here cannot change what is expected of your code.
+reference solution's answers and PyTorch. The grading code and the expected values are not in
+this repository, so changing files here cannot change what is expected of your code. The
+course's official grade also runs each check on inputs that are not published: code that is
+right passes those too, code written to fit the published inputs does not.
 
 Each check is one step of the workflow, worth its points: it passes with all of them
 or fails with none. The run's summary page shows the table of checks, and the
@@ -293,13 +296,4 @@ def export(assignment: Assignment, target: Path, options: Options = Options()) -
     target = Path(target)
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty; export into a new folder")
-    written = []
-    for relative, content in template_files(assignment, options).items():
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, Path):
-            path.write_bytes(content.read_bytes())
-        else:
-            path.write_text(content, encoding="utf-8")
-        written.append(path)
-    return written
+    return write_tree(target, template_files(assignment, options))

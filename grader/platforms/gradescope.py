@@ -4,7 +4,9 @@ Gradescope unpacks the zip into /autograder/source, runs ``setup.sh`` once to bu
 image, then runs ``run_autograder`` (copied to /autograder) for every submission, with
 the student's files in /autograder/submission; the grade goes to
 /autograder/results/results.json. The zip carries this grader's own source and the
-reference solutions, so the image never fetches grading code from anywhere else.
+reference solutions, so the image never fetches grading code from anywhere else. It is the
+instructor's grader, hidden variants included (reference/<name>/variants/): students never
+see an autograder, so this is the authoritative grade.
 
 Student code runs inside the grader's sandbox; when the grader runs as root, as it does
 on Gradescope, the sandbox's isolation drops student code to an unprivileged user.

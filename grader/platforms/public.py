@@ -18,6 +18,7 @@ from pathlib import Path
 
 from grader import __version__, assignments
 from grader.authoring import stubs
+from grader.platforms import write_tree
 from grader.plugin import repo_path
 
 PACKAGE = "grader"
@@ -77,13 +78,4 @@ def publish(target: Path) -> list[Path]:
     target = Path(target)
     if target.exists() and any(path.name != ".git" for path in target.iterdir()):
         raise PublishError(f"{target} is not empty; publish into a new folder, or a clone of the public repository with its files removed")
-    written = []
-    for relative, content in public_files().items():
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, Path):
-            path.write_bytes(content.read_bytes())
-        else:
-            path.write_text(content, encoding="utf-8")
-        written.append(path)
-    return written
+    return write_tree(target, public_files())
