@@ -34,7 +34,7 @@ from grader import assignments
 from grader.assignments.data import checks as C
 from grader.assignments.data import fixtures, probes
 from grader.assignments.data.authoring import build_notebook
-from grader.authoring.stubs import generated_files, stub_source
+from grader.authoring.stubs import generated_files
 from grader.plugin import Outcome
 from grader.scoring import score_check
 
@@ -142,10 +142,6 @@ def _table():
     X = torch.stack([torch.linspace(100, 2000, 30), torch.linspace(0.02, 0.001, 30) ** 2, torch.full((30,), 2.0)], 1)
     X = X[torch.randperm(30, generator=torch.Generator().manual_seed(1))]
     return X, X[:, :1] * 0.01 + 1
-
-
-def _key(X, y, i):
-    return tuple(X[i].tolist()) + tuple(y[i].tolist())
 
 
 def _rows(X, y):
