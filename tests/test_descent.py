@@ -662,6 +662,30 @@ def test_honest_runs_of_unusual_loops_are_never_called_inconsistent(reference):
     assert all(v.mistake == "optimizer_settings_changed" for v in faster.values() if not v.passed)
 
 
+def test_right_updates_with_wrong_lists_get_a_hint_about_the_lists(reference):
+    """Training as it should but returning other lists: the hint is about the lists, not
+    about the number of optimizer steps, which is right."""
+    student = _module('''
+        def train_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):
+            train_losses, valid_losses = [], []
+            for _ in range(num_epochs):
+                for X, y in train_loader:
+                    loss = criterion(model(X), y)
+                    train_losses.append(loss.item())
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    X, y = next(iter(valid_loader))
+                    valid_losses.append(criterion(model(X), y).item())
+            return train_losses[-80:], valid_losses
+    ''')
+    results = _judge_all(_answer("train_sgd", student), reference, "train_sgd")
+    assert {k for k, v in results.items() if not v.passed} == {RETURNS, TRAIN}
+    assert results[RETURNS].mistake == "wrong_lengths" and "optimizer.step()" not in results[RETURNS].hint
+    assert "expected 400 training losses (one per update), got 80" in results[TRAIN].message
+
+
 # ------------------------------------------------------------------------------------
 # A loop that calls another graded loop
 # ------------------------------------------------------------------------------------

@@ -146,6 +146,10 @@ HINTS = {
     "validation_timing": "Validate exactly once per epoch, after that epoch's last update.",
     "trajectory_mismatch": "",
     "loss_values": "Append the loss of the batch you train on (`criterion(model(X), y)`), before its update.",
+    "wrong_lengths": (
+        "Your updates are right, but not the lists you return: append each batch's loss once (one per update) "
+        "and one validation loss per epoch, and return those two lists."
+    ),
     "too_much_work": "Your loop did far more than num_epochs epochs of work; check its loops.",
     # make_loaders
     "make_loaders_error": "",
@@ -768,7 +772,7 @@ def judge_returns(value: dict, reference: dict) -> Verdict:
             f"{run.context}: expected {want[0]} training losses (one per update) and {want[1]} validation "
             f"losses (one per epoch); got {got[0]} and {got[1]}.",
             LENGTH_MISTAKES,
-            "wrong_update_count",
+            "wrong_update_count" if run.steps != run.expected_updates else "wrong_lengths",
         )
     if "lists_swapped" in run.diagnosis:
         return explained(run, f"{run.context}: the two returned lists are in the wrong order.", {"lists_swapped"})
@@ -878,7 +882,9 @@ def _trajectory(which: str) -> Callable[[dict, dict], Verdict]:
             f"{run.context}: {which} losses differ from the reference's at {wrong} of {len(want)} {unit}s. "
             f"The first is {where}: expected {fmt(want[i])}, got {fmt(got[i])}."
         )
-        return explained(run, message, TRAJECTORY_MISTAKES, "trajectory_mismatch" if which == "validation" else "loss_values")
+        # "Append the loss before the update" only when the training itself went as the reference's.
+        recorded_wrong = which == "training" and all_close(run.final_params, analyse(reference, reference).final_params)
+        return explained(run, message, TRAJECTORY_MISTAKES, "loss_values" if recorded_wrong else "trajectory_mismatch")
 
     return judge
 
