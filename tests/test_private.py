@@ -19,6 +19,7 @@ import sysconfig
 import tempfile
 import venv
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,9 @@ from grader import assignments
 from grader.authoring.stubs import BEGIN, END
 from grader.grade import grade
 from grader.platforms import classroom, gradescope, public
-from grader.plugin import Assignment
-from grader.variants import ONLY_OFFICIAL
+from grader.cli import main
+from grader.plugin import Assignment, PluginError, resolve_entry
+from grader.variants import ONLY_OFFICIAL, guard_all
 
 # Solution lines that the public copy holds on purpose, with the reason. Hints quote single
 # solution lines in backticks (not counted); these are not quoted.
@@ -147,10 +149,36 @@ def test_the_gradescope_zip_is_the_instructors_grader_with_the_hidden_variants(t
     assert "nn-grader/reference/autodiff/list2d.py" in names
 
 
-def test_publish_refuses_a_folder_with_files(tmp_path):
-    (tmp_path / "old.txt").write_text("x")
-    with pytest.raises(public.PublishError, match="not empty"):
-        public.publish(tmp_path)
+def test_publish_writes_into_a_clone_and_refuses_a_folder_with_files(tmp_path, capsys):
+    (tmp_path / "clone" / ".git").mkdir(parents=True)
+    assert main(["publish", str(tmp_path / "clone")]) == 0
+    assert (tmp_path / "clone" / "grader" / "assignments" / "autodiff" / "expected.json").is_file()
+    assert main(["publish", str(tmp_path / "clone")]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+# ---- the plug-in contract ------------------------------------------------------------------
+
+
+def test_hidden_checks_must_live_under_the_reference():
+    declared = replace(assignments.get("autodiff"), hidden_checks_from="grader.assignments.autodiff.checks:checks")
+    with pytest.raises(PluginError, match="must live under reference.autodiff."):
+        declared.validate()
+
+
+def test_a_variant_must_name_a_public_check():
+    public_checks = assignments.get("autodiff").checks()[:2]
+    stray = replace(public_checks[0], name="List2D.mean: a check nobody declared")
+    with pytest.raises(PluginError, match="name no public check"):
+        guard_all(public_checks, [stray], "grader.assignments.autodiff.probes")
+
+
+def test_each_public_check_is_guarded_with_its_name_and_points_kept():
+    autodiff = assignments.get("autodiff")
+    guarded_checks, public_checks = autodiff.checks(), resolve_entry(autodiff.checks_from)()
+    assert [(c.name, c.points) for c in guarded_checks] == [(c.name, c.points) for c in public_checks]
+    assert {c.probe.function for c in guarded_checks} == {"guarded"}
+    assert [c.probe.key for c in guarded_checks] == [c.probe.key for c in public_checks]  # plots find them by key
 
 
 # ---- grading with the public copy -----------------------------------------------------
