@@ -401,3 +401,31 @@ def test_names_from_a_submission_reach_notes_as_plain_text(tmp_path):
     submission = load(DESCENT, folder, tmp_path / "scratch")
     assert submission.notes and all("\x1b" not in note for note in submission.notes)
     assert submission.files == {"descent": "hw?[2J.ipynb"}
+
+
+def test_a_name_missing_because_of_its_cell_says_which_cell_and_why(tmp_path):
+    """One function uses a name from a failed import, another a name only an experiment sets:
+    each loses its own checks, and its message names the cell and the reason."""
+    reference = REFERENCE_DESCENT.read_text()
+    broken = reference.replace(
+        "    train_losses: list[float] = []\n    valid_losses: list[float] = []\n    for _ in range(num_epochs):\n        X, y = next",
+        "    sns.set_theme()\n    train_losses: list[float] = []\n    valid_losses: list[float] = []\n    for _ in range(num_epochs):\n        X, y = next",
+    ).replace(
+        "def train_minibatch_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):\n",
+        "def train_minibatch_sgd(model, criterion, optimizer, train_loader, valid_loader, num_epochs):\n"
+        "    assert len(history) == 0\n",
+    )
+    assert broken.count("sns.set_theme()") == 1 and "history" in broken
+    notebook = write_notebook(
+        tmp_path / "descent.ipynb", "import seaborn as sns", broken, "history = make_loaders(None, None, 1)"
+    )
+    done = run_grader("grade", "descent", notebook, "--results", tmp_path / "r.json")
+    results = read_results(tmp_path / "r.json")
+    lost = {t["name"].split(":")[0] for t in results["tests"] if t["score"] < t["max_score"]}
+    assert lost == {"train_batch_gd", "train_minibatch_sgd"}, done.stdout
+    outputs = {t["name"].split(":")[0]: t["output"] for t in results["tests"] if t["score"] < t["max_score"]}
+    assert "sns is set in cell 2, line 1, which failed when the grader ran it" in outputs["train_batch_gd"]
+    assert "seaborn is neither in your submission nor one of the packages" in outputs["train_batch_gd"]
+    assert "history is only set by cell 4 (" in outputs["train_minibatch_sgd"]
+    assert "which the grader does not run" in outputs["train_minibatch_sgd"]
+    assert "descent.ipynb, cell 3, line" in outputs["train_minibatch_sgd"], "the traceback points into the cell"
