@@ -170,6 +170,8 @@ def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, ad
     time.sleep(spec.get("linger", 0))
     assert results.read_bytes() == written, "results.json changed after the grader finished"
     report = read_results(results)
+    if spec.get("needs_namespaces") and "sandbox: no namespaces" in written.decode():
+        pytest.skip("a known gap without namespaces (docs/threat-model.md): " + spec["needs_namespaces"])
     honest = honest_score(spec, checks)
     if "at_most" in spec:
         assert report["score"] <= spec["at_most"]

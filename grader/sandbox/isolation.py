@@ -446,7 +446,9 @@ def _parents(paths: list[Path]) -> list[str]:
 
 def _unshare_args(rootless: bool) -> list[str]:
     args = ["--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--ipc", "--uts"]
-    return (["--user", "--map-current-user"] if rootless else []) + args
+    # Root in the user namespace: a mapped ordinary uid would lose, at exec, the capabilities
+    # the trampoline needs to mount (it drops them all before the child starts).
+    return (["--user", "--map-root-user"] if rootless else []) + args
 
 
 def _sandbox_uid(scratch: Path) -> int | None:
