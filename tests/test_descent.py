@@ -686,6 +686,19 @@ def test_right_updates_with_wrong_lists_get_a_hint_about_the_lists(reference):
     assert "expected 400 training losses (one per update), got 80" in results[TRAIN].message
 
 
+def test_a_broken_make_loaders_costs_no_loop(reference):
+    """The loops run on the grader's own loaders, so make_loaders left unimplemented
+    costs make_loaders' 10 points and nothing else."""
+    module = load_module(REFERENCE)
+
+    def make_loaders(train_dataset, valid_dataset, batch_size, generator=None):
+        raise NotImplementedError("make_loaders is not implemented yet")
+
+    student = SimpleNamespace(**{**vars(module), "make_loaders": make_loaders})
+    results = verdicts(probe_values(resolver(student)), reference)
+    assert {name.split(":")[0] for name, v in results.items() if not v.passed} == {"make_loaders"}
+
+
 # ------------------------------------------------------------------------------------
 # A loop that calls another graded loop
 # ------------------------------------------------------------------------------------

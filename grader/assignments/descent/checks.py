@@ -83,11 +83,11 @@ HINTS = {
         "validation data (are the two loaders swapped?)."
     ),
     "one_batch_per_epoch": (
-        "Loop over every batch of `train_loader` in each epoch (`for X, y in train_loader:`); "
-        "`next(iter(train_loader))` takes only the first batch, one update per epoch."
+        "Loop over every batch of `train_loader` in each epoch (`for X, y in train_loader:`): your loop made one "
+        "update per pass over it, as `next(iter(train_loader))` (the first batch only) or a `break` would."
     ),
     "extra_epoch": "Run exactly `num_epochs` epochs: `for _ in range(num_epochs):`.",
-    "missing_epoch": "Run exactly `num_epochs` epochs: `for _ in range(num_epochs):` (not `range(1, num_epochs)`).",
+    "missing_epoch": "Run exactly `num_epochs` epochs: `for _ in range(num_epochs):` (`range(1, num_epochs)` runs one fewer).",
     "wrong_update_count": "Make exactly one `optimizer.step()` per training batch (one per epoch for batch gradient descent).",
     "no_backward": (
         "Call `loss.backward()`, with its parentheses, before each `optimizer.step()`: no backward pass ran at "
