@@ -28,21 +28,11 @@ from conftest import ROOT, read_results
 from examples.materialize import materialize
 from grader import assignments
 from grader.authoring.stubs import BEGIN, END
+from grader.cli import main
 from grader.grade import grade
 from grader.platforms import classroom, gradescope, public
-from grader.cli import main
 from grader.plugin import Assignment, PluginError, resolve_entry
 from grader.variants import ONLY_OFFICIAL, guard_all
-
-# Solution lines that the public copy holds on purpose, with the reason. Hints quote single
-# solution lines in backticks (not counted); these are not quoted.
-ORACLES = {
-    "std = torch.where(std == 0, torch.ones_like(std), std)": (
-        "grader/assignments/data/checks.py",
-        "the PyTorch oracle for normalize computes the same statistics as the solution",
-    ),
-}
-
 
 # ---- solution lines -----------------------------------------------------------------
 
@@ -69,7 +59,8 @@ def solution_lines(assignment: str) -> list[str]:
 
 
 def leaks(folder: Path, lines: list[str]) -> list[str]:
-    """'line in file' for each solution line found in a file under ``folder`` (backtick quotes left out)."""
+    """'line in file' for each solution line found in a file under ``folder``. Text in backticks is
+    left out: a hint may quote the one line a known mistake gets wrong."""
     found = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.suffix == ".whl":
@@ -79,7 +70,7 @@ def leaks(folder: Path, lines: list[str]) -> list[str]:
             texts = {path.relative_to(folder).as_posix(): path.read_bytes().decode("utf-8", "replace")}
         for name, text in texts.items():
             unquoted = re.sub(r"`[^`\n]*`", "", text)
-            found += [f"{line!r} in {name}" for line in lines if line in unquoted and not name.endswith(ORACLES.get(line, ("-",))[0])]
+            found += [f"{line!r} in {name}" for line in lines if line in unquoted]
     return found
 
 
