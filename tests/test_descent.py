@@ -757,6 +757,7 @@ def test_a_loop_that_does_more_than_call_another_is_judged_on_its_own(reference)
     assert "delegated_to" not in value and value["calls"] == ["train_sgd"]
     results = _judge_all(value, reference, "train_minibatch_sgd")
     assert not results[UPDATES].passed and not results[GRADS].passed
+    assert "(Your train_minibatch_sgd calls your train_sgd: the cause may be there.)" in results[GRADS].message
 
 
 # ------------------------------------------------------------------------------------

@@ -706,10 +706,12 @@ def charging_the_callee(judge: Callable[[Any, dict], Verdict]) -> Callable[[Any,
 
     def judge_delegating(value: Any, reference: dict) -> Verdict:
         verdict = judge(value, reference)
-        callee = value.get("delegated_to") if not verdict.passed and isinstance(value, dict) else None
+        if verdict.passed or not isinstance(value, dict):
+            return verdict
+        callee = value.get("delegated_to")
         loop = reference["setup"]["loop"]
         if callee not in LOOPS or callee == loop:
-            return verdict
+            return _with_calls_noted(verdict, loop, value.get("calls"))
         try:
             own = analysed(value.get("callee_run"), answers.expected_setup(callee, EPOCHS))
         except answers.Inconsistent:
@@ -719,9 +721,21 @@ def charging_the_callee(judge: Callable[[Any, dict], Verdict]) -> Callable[[Any,
                 f"{loop} hands all its work to your {callee} (the same arguments, its answer returned as is), "
                 f"so the mistake found here is in {callee}, and is charged to {callee}'s checks:\n{verdict.message}"
             )
-        return Verdict(False, f"{verdict.message}\n(Your {loop} hands all its work to your {callee}: the cause is in {callee}'s code.)", verdict.hint, verdict.mistake)
+        note = f"(Your {loop} hands all its work to your {callee}: this run is {callee}'s code on {loop}'s loader.)"
+        return Verdict(False, f"{verdict.message}\n{note}", verdict.hint, verdict.mistake)
 
     return judge_delegating
+
+
+def _with_calls_noted(verdict: Verdict, loop: str, calls: Any) -> Verdict:
+    """A failure that says which of the student's other graded functions the loop called, where the cause may be."""
+    called = [name for name in ("make_loaders", *LOOPS) if name != loop and isinstance(calls, list) and name in calls]
+    if not called:
+        return verdict
+    names = " and ".join(f"your {name}" for name in called)
+    note = f"(Your {loop} calls {names}: the cause may be there"
+    note += ", and a loop should train on the loaders it is given.)" if "make_loaders" in called else ".)"
+    return Verdict(False, f"{verdict.message}\n{note}", verdict.hint, verdict.mistake)
 
 
 def explained(run: Run, message: str, relevant: set[str] | None = None, fallback: str = "") -> Verdict:
