@@ -102,12 +102,15 @@ class Student:
             return getattr(module, name)
         except AttributeError:
             where = self.files.get(logical, logical)
-            raise LoadError(f"{where} does not define {name}{self.why_missing(name)}") from None
+            raise LoadError(f"{where} does not define {name}{self.explain(NameError(name=name))}") from None
 
     def explain(self, error: BaseException) -> str:
         """For a NameError, why the name is missing when loading a notebook says so."""
         name = getattr(error, "name", None) if isinstance(error, NameError) else None
-        return self.why_missing(name) if isinstance(name, str) else ""
+        try:  # the notebook's records live in student space, where code may have replaced them
+            return self.why_missing(name)[:1000] if isinstance(name, str) else ""
+        except Exception:
+            return ""
 
     def why_missing(self, name: str) -> str:
         """A notebook's statement that would set ``name`` failed, or was left out as an experiment."""

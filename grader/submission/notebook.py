@@ -35,8 +35,9 @@ from grader.submission.files import plain
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}  # cell magics whose body is Python
 MAX_CODE_BYTES = 1 << 20  # the limit is on code: saved outputs are not read
 # IPython re-tokenizes a cell once per magic it rewrites: bound magics x cell size, not just size.
-MAX_TRANSFORM_WORK = 1_500_000
-ESCAPED_LINE = re.compile(r"^\s*[%!?]|\?\s*$|(?<![=!<>])=\s*[%!]", re.M)
+MAX_TRANSFORM_WORK = 4_000_000  # a few seconds at worst
+# Lines IPython may rewrite (a magic, a shell escape, help `obj?`), counted generously.
+ESCAPED_LINE = re.compile(r"^\s*[%!?]|^[^#\n]*\?[ \t]*$|(?<![=!<>])=\s*[%!]", re.M)
 PERCENT_MARKER = re.compile(r"^# %%(.*)$", re.M)
 
 BINDING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
