@@ -18,16 +18,20 @@ class TreeCPU:
     def __init__(self, pid: int):
         self.root: psutil.Process | None = None
         self.pid = pid
+        self.tree: list[psutil.Process] = []
         self.highest = 0.0
 
-    def seconds(self) -> float:
+    def seconds(self, refresh: bool = True) -> float:
+        """``refresh=False`` reads only the processes found last time: one small read each,
+        where finding them reads every process on the machine."""
         try:
             self.root = self.root or psutil.Process(self.pid)
-            tree = [self.root, *self.root.children(recursive=True)]
+            if refresh or not self.tree:
+                self.tree = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:  # it is gone: what it used is what we last saw
             return self.highest
         total = 0.0
-        for process in tree:
+        for process in self.tree:
             try:
                 times = process.cpu_times()
             except psutil.Error:

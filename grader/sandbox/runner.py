@@ -63,7 +63,7 @@ class _Budget:
 
     def __init__(self, meter: TreeCPU, cpu_seconds: float, limits: Limits):
         self.meter, self.cpu_seconds = meter, cpu_seconds
-        self.start = meter.seconds()
+        self.start = meter.seconds(refresh=False)  # each probe starts with one; most answer before a refresh
         self.deadline = time.monotonic() + limits.backstop(cpu_seconds)
 
     def spent(self) -> str | None:
