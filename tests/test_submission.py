@@ -359,15 +359,24 @@ def _zip(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED
     return path
 
 
+@pytest.mark.parametrize("name", ["../../escape/descent.py", "/tmp/escape/descent.py", "C:/escape/descent.py"])
+def test_a_zip_member_named_outside_its_folder_is_left_out_and_noted(tmp_path, name):
+    archive = _zip(tmp_path / "hw.zip", {"hw/descent.py": REFERENCE_DESCENT.read_bytes(), name: b"raise SystemExit"})
+    submission = load(DESCENT, archive, tmp_path / "scratch")
+    assert submission.modules == {"descent": "submission.descent"}
+    assert submission.notes == ["hw.zip: left out 1 member(s) named outside the archive's folder"]
+    assert not (tmp_path / "escape").exists() and not Path("/tmp/escape/descent.py").exists()
+    packaged = (submission.root / "submission" / "descent.py").read_bytes()
+    assert packaged == REFERENCE_DESCENT.read_bytes()
+
+
 @pytest.mark.parametrize(
     "members, reason",
     [
-        ({"../escape/descent.py": b"x = 1"}, "outside the archive's folder"),
-        ({"/etc/descent.py": b"x = 1"}, "outside the archive's folder"),
         ({f"f{i}.txt": b"" for i in range(2001)}, "holds more than 2000 files"),
         ({"descent.py": b"\0" * (30 << 20)}, "compressed more than 200:1"),
     ],
-    ids=["dotdot", "absolute", "members", "ratio"],
+    ids=["members", "ratio"],
 )
 def test_zip_extraction_is_bounded(tmp_path, members, reason):
     archive = _zip(tmp_path / "hw.zip", members)

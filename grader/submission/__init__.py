@@ -67,11 +67,12 @@ def load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
 
 
 def _load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
+    zip_notes: list[str] = []
     if path.suffix == ".zip" and not path.is_dir():
-        path = unzip(path, read_bytes(path, path.parent, MAX_ZIP_BYTES), scratch / "unzipped")
+        path, zip_notes = unzip(path, read_bytes(path, path.parent, MAX_ZIP_BYTES), scratch / "unzipped")
     package_dir = scratch / "src" / SANDBOX_PACKAGE
     package_dir.mkdir(parents=True)
-    submission = Submission(source=path, root=scratch / "src", package=SANDBOX_PACKAGE, modules={})
+    submission = Submission(source=path, root=scratch / "src", package=SANDBOX_PACKAGE, modules={}, notes=zip_notes)
     if not path.is_dir():
         if path.suffix == ".ipynb":
             return _from_notebook(assignment, path, _read_notebook(path, path.parent), package_dir, submission)

@@ -17,18 +17,21 @@ MAX_RATIO = 200  # source code compresses about 4:1; a bomb compresses thousands
 CHUNK = 1 << 20
 
 
-def unzip(archive: Path, data: bytes, target: Path) -> Path:
-    """Extract the zip ``data`` (read from ``archive``) into ``target``; return the folder to grade."""
+def unzip(archive: Path, data: bytes, target: Path) -> tuple[Path, list[str]]:
+    """Extract the zip ``data`` (read from ``archive``) into ``target``; return the folder to
+    grade and notes on the members left out (names that climb out of the folder, links)."""
     name = plain(archive.name)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zipped:
             members = zipped.infolist()
             if len(members) > MAX_MEMBERS:
                 raise UnsafeFile(f"{name} holds more than {MAX_MEMBERS} files")
-            budget = MAX_UNPACKED_BYTES
+            budget, left_out = MAX_UNPACKED_BYTES, []
             for member in members:
-                path = _member_path(member, name)
-                if path is None:
+                path = _member_path(member)
+                if isinstance(path, str):
+                    left_out.append(path)
+                if not isinstance(path, PurePosixPath):
                     continue
                 budget = _extract(zipped, member, target / path, budget, name)
     except UnsafeFile:
@@ -41,20 +44,25 @@ def unzip(archive: Path, data: bytes, target: Path) -> Path:
         raise UnsafeFile(f"{name} is not a readable zip file: {plain(error)}") from None
     entries = [e for e in target.iterdir() if e.name not in SKIPPED_DIRS] if target.exists() else []
     # Classroom and Gradescope downloads often wrap everything in one folder.
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+    # Only counted: a member's name is the attacker's text and stays out of the feedback.
+    notes = [f"{name}: left out {left_out.count(kind)} {kind}" for kind in sorted(set(left_out))]
+    return (entries[0] if len(entries) == 1 and entries[0].is_dir() else target), notes
 
 
-def _member_path(member: zipfile.ZipInfo, archive: str) -> PurePosixPath | None:
-    """Where a member goes inside the target, or None for folders and links (skipped)."""
+def _member_path(member: zipfile.ZipInfo) -> PurePosixPath | str | None:
+    """Where a member goes inside the target; None for folders (made as needed); for a member
+    that is never extracted, what kind it is."""
     raw = member.filename.replace("\\", "/")
     path = PurePosixPath(raw)
     drive = bool(path.parts) and ":" in path.parts[0]  # C:/... from Windows
     if raw.startswith("/") or ".." in path.parts or drive:
-        raise UnsafeFile(f"{archive} holds a file named {plain(member.filename)!r}, outside the archive's folder")
-    if member.is_dir() or (member.external_attr >> 28) == 0o12:  # folders are made as needed; links never
+        return "member(s) named outside the archive's folder"
+    if (member.external_attr >> 28) == 0o12:
+        return "link(s)"
+    if member.is_dir():
         return None
     if len(path.parts) > MAX_DEPTH + 2:
-        raise UnsafeFile(f"{archive} nests folders more than {MAX_DEPTH} deep")
+        return "member(s) nested too deep"
     return path
 
 
@@ -63,7 +71,7 @@ def _extract(zipped: zipfile.ZipFile, member: zipfile.ZipInfo, destination: Path
     if member.file_size > budget:
         raise UnsafeFile(f"{archive} unpacks to more than {MAX_UNPACKED_BYTES >> 20} MB")
     if member.compress_size and member.file_size / member.compress_size > MAX_RATIO and member.file_size > CHUNK:
-        raise UnsafeFile(f"{archive} holds {plain(member.filename)!r}, compressed more than {MAX_RATIO}:1 (a zip bomb?)")
+        raise UnsafeFile(f"{archive} holds a file compressed more than {MAX_RATIO}:1 (a zip bomb?)")
     destination.parent.mkdir(parents=True, exist_ok=True)
     with zipped.open(member) as source, open(destination, "wb") as out:
         while chunk := source.read(CHUNK):

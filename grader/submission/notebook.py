@@ -119,9 +119,7 @@ def notebook_cells(data: bytes) -> list[Cell]:
                 if "outputs" in cell:
                     cell["outputs"] = []
         notebook = nbformat.reads(json.dumps(raw), as_version=4)
-    except (ValueError, RecursionError, TypeError, AttributeError, KeyError) as error:
-        raise NotebookError(_first_line(error)) from None
-    except Exception as error:  # nbformat raises validation errors of its own kinds
+    except Exception as error:  # JSON, nesting, encoding and nbformat's own validation errors alike
         raise NotebookError(_first_line(error)) from None
     if notebook.get("nbformat", 0) < 4:
         raise NotebookError("only notebooks in format 4 are supported")
@@ -188,7 +186,7 @@ def module_from_parsed(parsed: Parsed, name: str) -> tuple[str, list[str]]:
     """The module that runs the kept statements of ``parsed``, and notes on what was left out."""
     name = plain(name)
     notes: list[str] = []
-    own = {name for _, _, tree in parsed for name in _functions(tree.body)}
+    own = {function for _, _, tree in parsed for function in _functions(tree.body)}
     kept_cells, left_out, defined = [], [], defaultdict(list)
     bound_kept, bound_dropped = set(), {}
     for cell, python, tree in parsed:
