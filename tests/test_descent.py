@@ -560,6 +560,39 @@ def test_a_tampered_answer_is_rejected_never_scored(what, reference):
     assert _rejected(results), {k: v.message for k, v in results.items()}
 
 
+HOSTILE_VALUES = [None, True, -1, 10**30, 1e308, "nan", "x" * 1000, [], {}, [[[[["S"]]]]], {"loop": []}, ["F", 0]]
+
+
+def _paths(value, prefix=()):
+    """Every place in a JSON value: (path, the value there)."""
+    yield prefix, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield from _paths(item, (*prefix, key))
+
+
+@pytest.mark.parametrize("probe", ["descent:make_loaders", f"descent:train_minibatch_sgd:{C.EPOCHS}"])
+def test_any_hostile_value_anywhere_in_an_answer_is_judged_without_a_crash(probe, reference):
+    """Replace one place of a real answer with a hostile value, 300 times at random: every
+    judge returns a verdict: a malformed answer fails, it never crashes the grading."""
+    import random
+
+    judges = [check.judge for check in C.checks() if check.probe.key == probe]
+    original = reference[probe]
+    places = [path for path, _ in _paths(original) if path]
+    chooser = random.Random(11)
+    for _ in range(300):
+        path, hostile = chooser.choice(places), chooser.choice(HOSTILE_VALUES)
+        value = json.loads(json.dumps(original))
+        target = value
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = hostile
+        for judge in judges:
+            verdict = judge(value, original)
+            assert isinstance(verdict.passed, bool) and isinstance(verdict.message, str), (path, hostile)
+
+
 def test_a_forged_textbook_log_must_reproduce_the_reference(reference):
     """A loop without zero_grad whose log is rewritten to look textbook: every status
     fresh and every backward clean. The log's losses then contradict the reference run

@@ -126,12 +126,17 @@ def returned(value) -> dict:
     length = value.get("length")
     if length is not None:
         integer(length, "the return value's length")
-    return {
+    decoded = {
         "type": text(value.get("type"), "the return value's type"),
         "length": length,
         "train": losses(value.get("train"), "the training losses"),
         "valid": losses(value.get("valid"), "the validation losses"),
     }
+    # The probe describes both parts of any sequence of two (a tuple, a list or a subclass), nothing else.
+    parts = [decoded["train"] is not None, decoded["valid"] is not None]
+    if (any(parts) and not (all(parts) and length == 2)) or (decoded["type"] in ("tuple", "list") and length == 2 and not all(parts)):
+        raise Inconsistent("the return value's parts do not fit its type and length")
+    return decoded
 
 
 def event(raw, where: str) -> list:
@@ -363,7 +368,7 @@ def loader_batch(batch, role: str) -> dict:
     def rows(value, what):
         return [integer(i, f"a row of {what}", -1, fixtures.N_POINTS) for i in listed(value, what, fixtures.MAX_ROWS)]
 
-    return {
+    decoded = {
         "type": text(batch.get("type"), f"a {role} batch's type"),
         "n": optional(batch.get("n"), f"a {role} batch's size", integer),
         "rows": optional(batch.get("rows"), f"a {role} batch's rows", rows),
@@ -371,3 +376,12 @@ def loader_batch(batch, role: str) -> dict:
         "y_shape": optional(batch.get("y_shape"), f"a {role} batch's y shape", shape),
         "paired": batch["paired"],
     }
+    # The probe describes an (X, y) pair of tensors with both shapes and the size of X's
+    # first dimension (rows only when there are few), anything else with none of them.
+    x, y, n = decoded["x_shape"], decoded["y_shape"], decoded["n"]
+    described = x is not None and y is not None and n == (x[0] if x else None)
+    if not (described or (x is None and y is None and n is None and decoded["rows"] is None)) or (
+        decoded["paired"] and decoded["rows"] is None
+    ):
+        raise Inconsistent(f"a {role} batch is described in parts that do not fit together")
+    return decoded
