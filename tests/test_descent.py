@@ -550,6 +550,7 @@ TAMPERINGS = {
     "a validation loss made up": lambda v: [e for e in v["events"] if e[0] == "F" and e[2] == "v"][-1].__setitem__(5, 0.01),
     "a training loss made up": lambda v: [e for e in v["events"] if e[0] == "F" and e[2] == "t"][3].__setitem__(5, 0.3),
     "not a record": lambda v: v.clear(),
+    "a pair without its parts": lambda v: v["returned"].__setitem__("train", None),
 }
 
 
