@@ -14,6 +14,13 @@ instrumented optimizer, model and loaders; seven checks read that one run:
 
 Known mistakes are diagnosed once per run from the event log (``diagnose``) and each
 failing check reports the one that explains it, with a hint and a stable key.
+
+The answer is hostile: ``answers.decode`` checks it field by field and against itself,
+and ``bind`` holds a log that shows the reference's updates to the reference's numbers;
+an answer that fails either is rejected, its checks failed unscored. What a run must be
+(epochs, batch size, updates per epoch) comes from this process (``setup_of``). A loop
+that only returns another graded loop's answer keeps a check that the other loop's own
+mistake fails (``charging_the_callee``).
 """
 
 from __future__ import annotations

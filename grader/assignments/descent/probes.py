@@ -2,7 +2,8 @@
 
 Each probe builds the seeded fixtures, calls one student function and reports plain
 data: returned losses and their types, the instrumented event log, the final
-parameters, the batches a loader gives. It never decides whether they are right.
+parameters, the batches a loader gives, the other graded functions a loop called. It
+never decides whether they are right.
 """
 
 from __future__ import annotations
