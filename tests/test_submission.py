@@ -438,3 +438,9 @@ def test_a_name_missing_because_of_its_cell_says_which_cell_and_why(tmp_path):
     assert "history is only set by cell 4 (" in outputs["train_minibatch_sgd"]
     assert "which the grader does not run" in outputs["train_minibatch_sgd"]
     assert "descent.ipynb, cell 3, line" in outputs["train_minibatch_sgd"], "the traceback points into the cell"
+
+
+def test_a_percent_script_over_the_code_limit_is_a_zero_with_a_reason(tmp_path):
+    (tmp_path / "descent.py").write_text("# %%\n" + "x = 1\n" * 200_000)
+    with pytest.raises(SubmissionError, match="its code is larger than 1 MB"):
+        load(DESCENT, tmp_path / "descent.py", tmp_path / "scratch")

@@ -60,10 +60,12 @@ def load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
         raise FileNotFoundError(f"no such submission: {path}")
     try:
         return _load(assignment, path, scratch)
-    except UnsafeFile as error:
+    except SubmissionError:
+        raise
+    except (UnsafeFile, NotebookError) as error:
         raise SubmissionError(str(error)) from None
-    except (OSError, ValueError, RecursionError, MemoryError) as error:
-        raise SubmissionError(f"the submission could not be read: {plain(error)}") from None
+    except Exception as error:  # whatever a crafted submission trips: a zero with a reason, never a crash
+        raise SubmissionError(f"the submission could not be read: {type(error).__name__}: {plain(error)}") from None
 
 
 def _load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
@@ -111,6 +113,9 @@ def _from_files(assignment, found: dict[str, Path], base: Path, package_dir: Pat
             code = _module_code(source, base, submission)
         except UnsafeFile as error:
             submission.missing[logical] = str(error)
+            continue
+        except NotebookError as error:
+            submission.missing[logical] = f"{filename}: {error}"
             continue
         stem = Path(filename).stem
         (package_dir / filename).write_bytes(code)
