@@ -444,3 +444,10 @@ def test_a_percent_script_over_the_code_limit_is_a_zero_with_a_reason(tmp_path):
     (tmp_path / "descent.py").write_text("# %%\n" + "x = 1\n" * 200_000)
     with pytest.raises(SubmissionError, match="its code is larger than 1 MB"):
         load(DESCENT, tmp_path / "descent.py", tmp_path / "scratch")
+
+
+def test_a_notebook_of_too_many_cells_is_refused_before_validation(tmp_path):
+    cells = [{"cell_type": "code", "source": "", "metadata": {}, "outputs": [], "execution_count": None}] * 5001
+    (tmp_path / "descent.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    with pytest.raises(SubmissionError, match="it has more than 5000 cells"):
+        load(DESCENT, tmp_path / "descent.ipynb", tmp_path / "scratch")

@@ -34,6 +34,7 @@ from grader.submission.files import plain
 
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}  # cell magics whose body is Python
 MAX_CODE_BYTES = 1 << 20  # the limit is on code: saved outputs are not read
+MAX_CELLS = 5000
 # IPython re-tokenizes a cell once per magic it rewrites: bound magics x cell size, not just size.
 MAX_TRANSFORM_WORK = 4_000_000  # a few seconds at worst
 # Lines IPython may rewrite (a magic, a shell escape, help `obj?`), counted generously.
@@ -113,6 +114,8 @@ def notebook_cells(data: bytes) -> list[Cell]:
         raw = json.loads(data)
         if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
             raise ValueError("it has no list of cells")
+        if len(raw["cells"]) > MAX_CELLS:  # nbformat validates every cell: bound the work first
+            raise ValueError(f"it has more than {MAX_CELLS} cells")
         for cell in raw["cells"]:
             if isinstance(cell, dict):  # saved outputs may be huge; the grader reads only code
                 cell.pop("attachments", None)
@@ -140,13 +143,13 @@ def percent_cells(text: str) -> list[Cell]:
     markers = list(PERCENT_MARKER.finditer(text))
     starts = [0] + [m.start() for m in markers]
     ends = [m.start() for m in markers] + [len(text)]
-    cells = []
+    cells, line, counted = [], 1, 0
     for start, end in zip(starts, ends):
+        line, counted = line + text.count("\n", counted, start), start  # counted once: linear in the text
         chunk = text[start:end]
         header = chunk.split("\n", 1)[0]
         if header.startswith("# %%") and re.search(r"\[(markdown|md|raw)\]", header):
             continue
-        line = text.count("\n", 0, start) + 1
         body = chunk.split("\n", 1)[1] if header.startswith("# %%") and "\n" in chunk else chunk
         if body.strip():
             cells.append(Cell(f"cell at line {line}", body))
