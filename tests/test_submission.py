@@ -451,3 +451,13 @@ def test_a_notebook_of_too_many_cells_is_refused_before_validation(tmp_path):
     (tmp_path / "descent.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     with pytest.raises(SubmissionError, match="it has more than 5000 cells"):
         load(DESCENT, tmp_path / "descent.ipynb", tmp_path / "scratch")
+
+
+def test_check_in_the_students_repository_still_aliases_their_package(tmp_path, monkeypatch):
+    """``check`` runs with the student's repository as the current folder (on sys.path): their
+    autodiff/ is found there, and it is still theirs to alias, not an installed package."""
+    _course_library(tmp_path / "repo" / "autodiff", "from autodiff.matrix import Matrix\nfrom .list2d import List2D")
+    monkeypatch.chdir(tmp_path / "repo")
+    monkeypatch.syspath_prepend(str(tmp_path / "repo"))
+    submission = load(AUTODIFF, tmp_path / "repo", tmp_path / "scratch")
+    assert '"aliases": ["autodiff"]' in (submission.root / "submission" / "__init__.py").read_text()

@@ -15,8 +15,10 @@ package and that they use as a package of their own modules.
 from __future__ import annotations
 
 import ast
-import importlib.util
+import importlib.machinery
 import json
+import sys
+from pathlib import Path
 
 INIT = '''"""The student's modules as one package, made by the grader: no student code is here.
 A missing attribute is looked up in the module that defines it, as the student's own
@@ -97,9 +99,14 @@ def _package_like_imports(tree: ast.Module, stems: set[str], defined: set[str]) 
 
 
 def _installed(name: str) -> bool:
-    """Whether ``name`` is a real module here (standard library or installed); finding it
-    does not import it. Those names are never taken over by a submission."""
+    """Whether ``name`` is a real module here (standard library, installed, or the grader's
+    own); those names are never taken over by a submission. Finding it imports nothing. The
+    folder grading runs in is not searched: ``check`` runs in the student's repository."""
+    if name in sys.modules or name in sys.builtin_module_names or name in sys.stdlib_module_names:
+        return True
+    here = Path.cwd().resolve()
+    search = [entry for entry in sys.path if entry and Path(entry).resolve() != here]
     try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
+        return importlib.machinery.PathFinder.find_spec(name, search) is not None
+    except (ImportError, ValueError, OSError):
         return False
