@@ -211,8 +211,8 @@ def as_user(uid: int, command: list[str], writable: list[Path]) -> list[str]:
     """``command`` run as ``uid`` by root: the folders it writes are handed to it, the
     ones above them made traversable, and, in a mount namespace of its own, a private
     folder hiding the interpreter (/root, mode 700) is emptied but for the interpreter,
-    bound back read-only (the sandbox's own trampoline does this)."""
-    import json
+    bound back read-only. setpriv, not the sandbox's trampoline: the grader must not
+    carry the sandbox's own marks (no_new_privs)."""
     import subprocess
 
     if os.getuid() != 0:
@@ -224,10 +224,15 @@ def as_user(uid: int, command: list[str], writable: list[Path]) -> list[str]:
                 parent.chmod(parent.stat().st_mode | 0o011)
     python = Path(os.path.realpath(sys.base_prefix))
     cover = [str(d) for d in reversed(python.parents) if d != Path("/") and not d.stat().st_mode & 0o001][:1]
-    spec = {"namespace": False, "uid": uid, "cover": cover, "keep": [str(python)] if cover else [], "hidden": [], "work": None,
-            "landlock": []}
-    trampoline = [sys.executable, "-I", "-S", str(ROOT / "grader" / "sandbox" / "confine.py"), json.dumps(spec), "--"]
-    return ["unshare", "--mount", "--propagation", "private", "--", *trampoline, *command]
+    script = "set -e\n"
+    if cover:
+        script += (
+            'stage=$(mktemp -d); mount --bind "$PYTHON" "$stage"; mount -t tmpfs -o mode=0755,size=1m tmpfs "$COVER"\n'
+            'mkdir -p "$PYTHON"; mount --move "$stage" "$PYTHON"; rmdir "$stage"; mount -o remount,ro,bind "$PYTHON"\n'
+        )
+    script += f'exec setpriv --reuid={uid} --regid={uid} --clear-groups -- "$@"\n'
+    shell = ["env", f"PYTHON={python}", f"COVER={cover[0] if cover else ''}", "sh", "-c", script, "as-user"]
+    return ["unshare", "--mount", "--propagation", "private", "--", *shell, *command]
 
 
 def honest_score(spec: dict, checks) -> float:

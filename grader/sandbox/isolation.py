@@ -273,6 +273,8 @@ class Plan:
             gaps.append("can read files outside its folder" + (" and write the grader's" if uid is None else ""))
         if layers.namespaces is None and layers.landlock < 4:
             gaps.append("has network access")
+        elif layers.namespaces is None:
+            gaps.append("can use UDP and local Unix sockets (Landlock blocks TCP only)")
         if layers.namespaces is None and uid is None and layers.landlock < 6:
             gaps.append("can signal the grader")
         if layers.namespaces is None:
