@@ -358,3 +358,26 @@ def survivors(tmp: Path | None = None, spare: set[int] = frozenset()) -> list[st
         except OSError:
             pass
     return left
+
+
+@pytest.mark.parametrize("command", [["-I", "-m", "grader", "check"], ["-m", "pytest", "-q", "-p", "no:cacheprovider"]], ids=["check", "pytest"])
+def test_a_grader_package_in_the_repository_never_shadows_the_grader(command, tmp_path):
+    """A student's repository (an exported template) holding its own `grader/` package:
+    the self-check as the README says to run it, and pytest through the template's
+    conftest.py, both run the installed grader and give the reference its full marks."""
+    import subprocess
+
+    from grader.platforms import classroom, local
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REFERENCE / "autodiff", repo, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "grader").mkdir()
+    (repo / "grader" / "__init__.py").write_text("raise SystemExit('pwned: the repository shadowed the grader')\n")
+    (repo / "conftest.py").write_text(classroom.CONFTEST)
+    (repo / local.CONFIG_NAME).write_text(local.render_config("autodiff", "nn-grader"))
+    done = subprocess.run([sys.executable, *command], cwd=repo, capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert "pwned" not in done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = read_results(repo / local.OUTPUT_DIR / "results.json")
+    assert report["score"] == report["max_score"]

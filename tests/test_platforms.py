@@ -152,7 +152,7 @@ def test_template_holds_the_stubs_readme_config_and_workflow(exported):
     config = tomllib.loads((exported / ".grader.toml").read_text())
     assert config == {"assignment": "autodiff", "grader": SOURCE.requirement, "version": __version__}
     readme = (exported / "README.md").read_text()
-    for needed in ("python -m grader check", "pytest", SOURCE.requirement, "torch==2.13.0", "Autograding Tests", "| **Total** | **32** | **100** |"):
+    for needed in ("python -I -m grader check", "pytest", SOURCE.requirement, "torch==2.13.0", "Autograding Tests", "| **Total** | **32** | **100** |"):
         assert needed in readme
     assert "`List2D.mean`, `List2D.abs`, `List2D.__abs__`" in readme
     assert 'pytest_plugins = ["grader.pytest_plugin"]' in (exported / "conftest.py").read_text()

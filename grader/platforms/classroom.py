@@ -208,7 +208,7 @@ $install
 Then, in this folder, either of:
 
 ```bash
-python -m grader check             # the grade, a list of what to fix, and $output_dir/report.html
+python -I -m grader check          # the grade, a list of what to fix, and $output_dir/report.html
 pytest                             # the same checks as tests, each with its points
 ```
 
@@ -262,6 +262,11 @@ def render_readme(assignment: Assignment, checks: list[Check], options: Options)
 CONFTEST = """\
 # Lets `pytest` show the course grader's checks as tests, each with its points.
 # The official grade does not run this file: it runs the course's grader on your code.
+import sys
+from pathlib import Path
+
+# The installed grader, never a `grader` folder of this repository (pytest put it first on the path)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 pytest_plugins = ["grader.pytest_plugin"]
 """
 
