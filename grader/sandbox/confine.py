@@ -4,9 +4,9 @@
 inside bubblewrap or unshare when they are in force. It gives the child a session
 keyring of its own; under ``unshare`` it shows the child's uid the interpreter a private
 folder hides, hides the reference, and caps what the child may write with a tmpfs; it
-drops the uid or, failing that, every capability, sets no_new_privs and Landlock, starts
-the child, and stays as its supervisor (the namespace's init) until the child ends or
-the grader dies. Linux and the standard library only: it runs before any site-packages
+sets no_new_privs and starts the child, which alone drops its uid (or, failing that,
+every capability) and enters Landlock, so it cannot reach the supervisor; and it stays
+as the child's supervisor (the namespace's init) until the child ends or the grader dies. Linux and the standard library only: it runs before any site-packages
 are allowed.
 """
 
@@ -165,19 +165,27 @@ def _confine_and_exec(spec: dict, command: list[str]) -> None:
     if spec["work"]:
         _writable_work(*spec["work"], uid)
         os.chdir(spec["work"][0])  # the new tmpfs, not the folder it covers
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # the mark the reaper knows
+    child = os.fork()
+    if child == 0:
+        try:  # only the child is confined: the supervisor stays out of its reach (another uid, another domain)
+            _become_student(uid, spec["landlock"])
+            os.execv(command[0], command)
+        except BaseException as error:
+            os.write(2, f"sandbox: {type(error).__name__}: {error}\n".encode())
+            os._exit(1)
+    _supervise(child, namespace=spec["namespace"])
+
+
+def _become_student(uid: int | None, rules: list) -> None:
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # all capabilities go with uid 0
     elif os.getuid() == 0:
         _drop_capabilities()
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    if spec["landlock"]:
-        _landlock([tuple(rule) for rule in spec["landlock"]], landlock_abi())
-    child = os.fork()
-    if child == 0:
-        os.execv(command[0], command)
-    _supervise(child, namespace=spec["namespace"])
+    if rules:
+        _landlock([tuple(rule) for rule in rules], landlock_abi())
 
 
 def _supervise(child: int, namespace: bool) -> None:
