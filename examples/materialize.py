@@ -44,7 +44,7 @@ def materialize(assignment: str, out: Path) -> list[Example]:
             if spec.suffix == ".toml":
                 meta = tomllib.loads(spec.read_text())
                 package = target / meta.get("folder", "")
-                shutil.copytree(REFERENCE / assignment, package, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+                shutil.copytree(REFERENCE / assignment, package, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb", "variants"))
                 for source in package.glob("*.py"):  # a submission carries no solution markers
                     lines = source.read_text().splitlines(keepends=True)
                     source.write_text("".join(line for line in lines if line.strip() not in (BEGIN, END)))

@@ -264,3 +264,34 @@ def test_a_new_file_version_that_fails_does_not_keep_the_old_files_grade(tmp_pat
         book.record("autodiff", graded)
         assert book.record("autodiff", {**graded, "state": FAILED, "hash": "h2", "score": None, "problem": "crashed"}) is True
         assert book.submissions("autodiff")[0]["state"] == FAILED
+
+
+def test_grade_command_tries_again_while_ungraded_and_exits_3_if_it_stays_so(tmp_path, monkeypatch, capsys):
+    """`grade --attempts N` regrades a starved grade; a grade that stays starved is no score (exit 3)."""
+    from grader.cli import grade as command
+    from grader.scoring import CheckResult, GradeReport
+
+    def report(ungraded: bool) -> GradeReport:
+        result = CheckResult("List2D.mean: value", 10, 0.0 if ungraded else 10.0, "", ungraded=ungraded)
+        return GradeReport("autodiff", "student", [result])
+
+    made: list[GradeReport] = []
+
+    def fake_grade(*args, **kwargs):
+        made.append(report(ungraded=len(made) < starved))
+        return made[-1]
+
+    monkeypatch.setattr(command, "grade", fake_grade)
+    submission = tmp_path / "student"
+    submission.mkdir()
+    parser = __import__("argparse").ArgumentParser()
+    command.configure(parser)
+
+    starved = 1  # the first attempt starves, the second grades
+    args = parser.parse_args(["autodiff", str(submission), "--results", str(tmp_path / "r.json"), "--attempts", "3"])
+    assert command.run(args) == 0 and len(made) == 2
+
+    made.clear()
+    starved = 5  # every attempt starves
+    assert command.run(args) == command.UNGRADED and len(made) == 3
+    assert "NOT GRADED" in capsys.readouterr().out

@@ -71,7 +71,7 @@ def workflow(assignment: Assignment, checks: list[Check], options: Options) -> d
     install = "\n".join(pip_commands(options.source.requirement, PYTHON)) + "\n"
     grade = (
         f'{PYTHON} -m grader grade {assignment.name} . --results "$GRADING/results.json" '
-        f'--html "$GRADING/report.html" --markdown "$GITHUB_STEP_SUMMARY"\n'
+        f'--html "$GRADING/report.html" --markdown "$GITHUB_STEP_SUMMARY" --attempts 3\n'
     )
     check_steps = []
     for number, check in enumerate(checks, start=1):
