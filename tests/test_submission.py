@@ -461,3 +461,27 @@ def test_check_in_the_students_repository_still_aliases_their_package(tmp_path, 
     monkeypatch.syspath_prepend(str(tmp_path / "repo"))
     submission = load(AUTODIFF, tmp_path / "repo", tmp_path / "scratch")
     assert '"aliases": ["autodiff"]' in (submission.root / "submission" / "__init__.py").read_text()
+
+
+def test_a_stub_that_imports_the_graders_known_good_mean_earns_nothing(tmp_path):
+    """The probes hold known-good versions of the graded functions (so a bug costs only its own
+    function); a submission that imports them instead of writing its own gets no point for them."""
+    folder = tmp_path / "borrower"
+    folder.mkdir()
+    for name in ("list2d.py", "matrix.py", "nn.py"):
+        (folder / name).write_text((ROOT / "reference/autodiff" / name).read_text())
+    source = folder / "list2d.py"
+    text = source.read_text()
+    head = "    def mean(self) -> float:\n"
+    assert text.count(head) == 1
+    borrowed = (
+        "    def mean(self) -> float:\n"
+        "        from grader.assignments.autodiff.probes import good_list2d_mean\n"
+        "        return good_list2d_mean(self)\n\n"
+        "    def _own_mean(self) -> float:\n"
+    )
+    source.write_text(text.replace(head, borrowed))
+    done = run_grader("grade", "autodiff", folder, "--results", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    lost = {t["name"] for t in read_results(tmp_path / "r.json")["tests"] if t["score"] < t["max_score"]}
+    assert lost and {name.split(":")[0] for name in lost} == {"List2D.mean"}, lost

@@ -11,6 +11,7 @@ why nothing here decides a point.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -170,6 +171,24 @@ def student_traceback(error: BaseException) -> str:
     return "\n".join(lines)
 
 
+GRADER_PACKAGES = ("grader", "reference")  # known-good helpers and solutions live there: not the student's to import
+
+
+def _refuse_grader_imports(package: str) -> None:
+    """An import statement in a student module may not reach the grader's own packages: its
+    probes hold known-good versions of the graded functions. (A determined student can still
+    reach them through sys.modules; the threat model says so.)"""
+    real_import = builtins.__import__
+
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+        importer = (globals or {}).get("__name__", "") if isinstance(globals, dict) else ""
+        if level == 0 and name.partition(".")[0] in GRADER_PACKAGES and str(importer).startswith(package + "."):
+            raise ImportError(f"{name} is the grader's own code; a submission may not import it")
+        return real_import(name, globals, locals, fromlist, level)
+
+    builtins.__import__ = guarded_import
+
+
 def main() -> None:
     global STUDENT_ROOT
     probes = importlib.import_module(sys.argv[1])  # warm start: the heavy imports happen here
@@ -181,6 +200,7 @@ def main() -> None:
     package = config["package"]
     layout = getattr(importlib.import_module(package), "_GRADER_LAYOUT", {})  # the grader's own __init__
     sys.meta_path.insert(0, _StudentPackageAliases(package, layout))
+    _refuse_grader_imports(package)
     _text_progress_bars()
     sys.setrecursionlimit(5000)  # deep enough for real code, shallow enough to fail fast on runaway recursion
     student = Student(config)
