@@ -389,8 +389,8 @@ class View:
 
 
 def _hidden(grader: Path) -> list[Path]:
-    """The reference package wherever it is installed, and each assignment's checks
-    (source and bytecode): they run only in the grading process."""
+    """The reference package wherever it is installed, and what each assignment declares
+    ``hidden`` (its checks, source and bytecode): they run only in the grading process."""
     import importlib.util
 
     hidden = [grader.parent / "reference"]
@@ -399,9 +399,10 @@ def _hidden(grader: Path) -> list[Path]:
     except (ImportError, ValueError):
         spec = None
     hidden += [Path(p).resolve() for p in (spec.submodule_search_locations or [])] if spec else []
-    for assignment in (grader / "assignments").iterdir():
-        hidden += [p for p in (assignment / "checks.py", assignment / "checks") if p.exists()]
-        hidden += sorted((assignment / "__pycache__").glob("checks.*"))
+    from grader import assignments  # late: the assignments import the sandbox's callers
+
+    for name in assignments.names():  # every assignment's, not only the one graded: one view serves all
+        hidden += assignments.get(name).hidden_paths()
     return sorted(set(hidden))
 
 
