@@ -179,7 +179,8 @@ def test_hostile_submission(path, tmp_path, checks, listener, canary, decoys, ad
         assert report["score"] == pytest.approx(honest), [t["output"][:300] for t in report["tests"] if t["score"] < t["max_score"]]
     assert MARKER not in written, "forged or planted text reached results.json"
     if spec.get("no_escapes"):  # the student's text reaches the feedback, but never as terminal control
-        assert "\x1b" not in written.decode() + done.stdout, "a terminal escape sequence reached the feedback"
+        shown = "".join(t["output"] + t["name"] for t in report["tests"]) + report.get("output", "") + done.stdout
+        assert "\x1b" not in shown and "\x07" not in shown, "a terminal control sequence reached the feedback"
     assert SECRET not in written.decode() + done.stdout + done.stderr, "a secret of the grader's reached the output"
     with pytest.raises(BlockingIOError):
         listener.accept()[0].close()  # nobody connected
