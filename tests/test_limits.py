@@ -80,11 +80,20 @@ def fresh_children(monkeypatch):
     return started
 
 
+@pytest.fixture
+def machine_starves(monkeypatch):
+    """The machine keeps the child waiting for a core: its processes read as runnable while it
+    uses no CPU (here it sleeps; only the busy machine's state is faked)."""
+    from grader.sandbox.cputime import TreeCPU
+
+    monkeypatch.setattr(TreeCPU, "runnable", lambda self: True)
+
+
 # ---- time limits ------------------------------------------------------------------
 
 
-def test_a_starved_probe_is_retried_in_a_fresh_child_then_ungraded_never_zero(tmp_path, checks, fresh_children):
-    folder = student(tmp_path, mean="import time; time.sleep(600)")  # no CPU used: indistinguishable from a starved probe
+def test_a_starved_probe_is_retried_in_a_fresh_child_then_ungraded_never_zero(tmp_path, checks, fresh_children, machine_starves):
+    folder = student(tmp_path, mean="import time; time.sleep(600)")  # no CPU used, and (faked) waiting for a core
     report = grade(AUTODIFF, folder, limits=SHORT_BACKSTOP)
     mean = [r for r in report.results if r.function == "List2D.mean"]
     assert mean and all(r.ungraded and "could not be graded" in r.output and "try again" in r.output for r in mean)
@@ -92,6 +101,16 @@ def test_a_starved_probe_is_retried_in_a_fresh_child_then_ungraded_never_zero(tm
     assert report.ungraded and report.problem == MACHINE_BUSY
     assert not any(r.status == "failed" and not r.ungraded for r in report.results)  # nothing charged to the student
     assert "timeout" not in {o.status for o in report.outcomes.values()}
+
+
+def test_code_that_waits_without_working_is_a_timeout_charged_to_the_student(tmp_path, checks, fresh_children):
+    """Sleeping (or input(), or a lock) is not the machine's fault: the child was not runnable."""
+    folder = student(tmp_path, mean="import time; time.sleep(600)")
+    report = grade(AUTODIFF, folder, limits=SHORT_BACKSTOP)
+    mean = [r for r in report.results if r.function == "List2D.mean"]
+    assert mean and all(r.score == 0 and not r.ungraded and "without working" in r.output for r in mean)
+    assert not report.ungraded
+    assert all(r.score == r.max_score for r in report.results if r.function != "List2D.mean")
 
 
 def test_the_message_of_a_starved_probe_is_the_same_every_run():
@@ -229,7 +248,7 @@ def test_a_judge_starved_of_cpu_is_ungraded_not_failed(monkeypatch):
 # ---- batch: a failed grading under a new grader ------------------------------------
 
 
-def test_a_starved_grading_in_a_batch_leaves_the_student_ungraded_for_the_next_run(tmp_path):
+def test_a_starved_grading_in_a_batch_leaves_the_student_ungraded_for_the_next_run(tmp_path, machine_starves):
     folder = student(tmp_path, mean="import time; time.sleep(600)")
     version = grader_version("autodiff")
     worker = WarmGrader("autodiff", SHORT_BACKSTOP)

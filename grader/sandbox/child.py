@@ -189,10 +189,19 @@ def _refuse_grader_imports(package: str) -> None:
     builtins.__import__ = guarded_import
 
 
+def _answer_stream(name: str):
+    """The answer pipe the runner passed: a descriptor, or on Windows an inherited handle."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        return os.fdopen(msvcrt.open_osfhandle(int(name), os.O_WRONLY), "w", encoding="utf-8")
+    return os.fdopen(int(name), "w", encoding="utf-8")
+
+
 def main() -> None:
     global STUDENT_ROOT
     probes = importlib.import_module(sys.argv[1])  # warm start: the heavy imports happen here
-    answers = os.fdopen(int(sys.argv[2]), "w", encoding="utf-8")
+    answers = _answer_stream(sys.argv[2])
     requests = sys.stdin
     config = json.loads(requests.readline())
     STUDENT_ROOT = config["root"]

@@ -39,3 +39,14 @@ class TreeCPU:
             total += times.user + times.system + times.children_user + times.children_system
         self.highest = max(self.highest, total)
         return self.highest
+
+    def runnable(self) -> bool:
+        """Whether some process of the tree (as found last time) is running or waiting for a core:
+        a starved child is runnable, a child that sleeps or waits for input is not."""
+        for process in self.tree:
+            try:
+                if process.status() == psutil.STATUS_RUNNING:
+                    return True
+            except psutil.Error:
+                continue
+        return False

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import shutil
 import subprocess
 import sys
@@ -52,9 +52,8 @@ class Limits:
 def starved(limits: Limits, cpu_seconds: float) -> str:
     """Why a probe is ungraded: fixed numbers only, so the message is the same every run."""
     return (
-        f"could not be graded: twice it waited {limits.backstop(cpu_seconds):g} s without using its {cpu_seconds:g} s "
-        "of CPU time, so the machine was too busy (or the code waits for something, such as input() or "
-        "time.sleep); try again"
+        f"could not be graded: twice it waited {limits.backstop(cpu_seconds):g} s for a processor without using its "
+        f"{cpu_seconds:g} s of CPU time, so the machine was too busy; try again"
     )
 
 
@@ -65,12 +64,19 @@ class _Budget:
         self.meter, self.cpu_seconds = meter, cpu_seconds
         self.start = meter.seconds(refresh=False)  # each probe starts with one; most answer before a refresh
         self.deadline = time.monotonic() + limits.backstop(cpu_seconds)
+        self.samples = self.runnable_samples = 0
 
     def spent(self) -> str | None:
-        """"cpu" once the child used its CPU time, "wall" once the backstop passed first, else None."""
+        """"cpu" once the child used its CPU time; at the backstop, "wall" if the child was mostly
+        runnable (the machine starved it) or "idle" if it mostly slept (it waited for something:
+        input(), sleep, a lock); else None."""
         if self.meter.seconds() - self.start > self.cpu_seconds:
             return "cpu"
-        return "wall" if time.monotonic() >= self.deadline else None
+        self.samples += 1
+        self.runnable_samples += self.meter.runnable()
+        if time.monotonic() < self.deadline:
+            return None
+        return "wall" if 2 * self.runnable_samples >= self.samples else "idle"
 
 
 class _Output:
@@ -102,6 +108,64 @@ class _Output:
             return text
 
 
+class _AnswerPipe:
+    """The child's answer pipe, drained on a thread into a bounded queue. A plain blocking read
+    works on every platform (``select`` on a pipe does not on Windows), and a full queue stops
+    the reading, so a flood of answers holds at most about ``answers.MAX_BYTES`` here."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, fd: int):
+        self.stream = os.fdopen(fd, "rb", buffering=0)
+        self.chunks: queue.Queue[bytes] = queue.Queue(maxsize=answers.MAX_BYTES // self.CHUNK + 2)
+        self.closed = False
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        try:
+            while chunk := self.stream.read(self.CHUNK):
+                self._put(chunk)
+        except (OSError, ValueError):  # closed while reading: the child is being put away
+            pass
+        self._put(b"")  # end of the pipe
+
+    def _put(self, chunk: bytes) -> None:
+        while not self.closed:
+            try:
+                self.chunks.put(chunk, timeout=POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, timeout: float) -> bytes | None:
+        """The next bytes; b"" once the pipe has closed; None if nothing came within ``timeout``."""
+        try:
+            return self.chunks.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.closed = True
+        self.stream.close()
+
+
+def _spawn_options(answer_write: int, limits: Limits) -> tuple[str, dict]:
+    """How the child is started here: (its answer pipe as it names it, Popen options)."""
+    if sys.platform == "win32":  # students' self-checks: handles, not descriptors, and no rlimits
+        import msvcrt
+
+        handle = msvcrt.get_osfhandle(answer_write)
+        os.set_handle_inheritable(handle, True)
+        startup = subprocess.STARTUPINFO()
+        startup.lpAttributeList = {"handle_list": [handle]}
+        return str(handle), {"startupinfo": startup, "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return str(answer_write), {
+        "pass_fds": (answer_write,),
+        "preexec_fn": lambda: isolation.apply_limits(limits),
+        "start_new_session": True,
+    }
+
+
 class Child:
     """One sandboxed interpreter. It starts before it knows the submission (so a pool can
     warm it up) and owns a private scratch folder: ``src/`` for the submission's copy,
@@ -114,24 +178,23 @@ class Child:
         workdir = self.scratch / "work"
         workdir.mkdir(exist_ok=True)
         answer_read, answer_write = os.pipe()
-        command = [sys.executable, "-I", "-m", "grader.sandbox.child", assignment.probes, str(answer_write)]
+        answer_name, spawn = _spawn_options(answer_write, self.limits)
+        command = [sys.executable, "-I", "-m", "grader.sandbox.child", assignment.probes, answer_name]
         self.command, self.notes = isolation.wrap(command, scratch=self.scratch)
         self.process = subprocess.Popen(
             self.command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            pass_fds=(answer_write,),
             cwd=workdir,
             env=isolation.environment(workdir),
-            preexec_fn=lambda: isolation.apply_limits(self.limits),
-            start_new_session=True,
+            **spawn,
         )
         reaper.track(self.process.pid)
         self.meter = TreeCPU(self.process.pid)
-        self.stopped_by: str | None = None  # why the last read gave up: "cpu", "wall", or None (the pipe closed)
+        self.stopped_by: str | None = None  # why the last read gave up: "cpu", "wall", "idle", or None (the pipe closed)
         os.close(answer_write)
-        self.answers = os.fdopen(answer_read, "rb", buffering=0)
+        self.answers = _AnswerPipe(answer_read)
         self.output = _Output(self.process.stdout, self.limits.output_bytes)
         self.started = False
         self.buffer = b""
@@ -197,6 +260,9 @@ class Child:
         if self.stopped_by == "cpu":
             limit = f"did not finish within {probe.timeout:g} s of CPU time (an endless loop, or far too slow?)"
             return Outcome("timeout", error=limit, output=self.output.take())
+        if self.stopped_by == "idle":
+            waited = f"waited {self.limits.backstop(probe.timeout):g} s without working (input(), time.sleep, a lock?)"
+            return Outcome("timeout", error=waited, output=self.output.take())
         return self._crashed(self.output.take())
 
     def _read_message(self, budget: _Budget) -> dict | None:
@@ -216,17 +282,16 @@ class Child:
         while b"\n" not in self.buffer:
             if len(self.buffer) > answers.MAX_BYTES:
                 raise answers.Rejected(f"it is larger than {answers.MAX_BYTES >> 20} MiB")
-            ready, _, _ = select.select([self.answers], [], [], POLL_SECONDS)
-            if not ready or time.monotonic() - checked >= POLL_SECONDS:  # a trickle of bytes is still checked
+            chunk = self.answers.get(POLL_SECONDS)
+            if chunk is None or time.monotonic() - checked >= POLL_SECONDS:  # a trickle of bytes is still checked
                 checked = time.monotonic()
                 if self.process.poll() is not None:  # it died, though something it started holds the pipe
                     return None
                 self.stopped_by = budget.spent()
                 if self.stopped_by:
                     return None
-            if not ready:
+            if chunk is None:
                 continue
-            chunk = self.answers.read(1 << 20)
             if not chunk:
                 return None
             self.buffer += chunk
