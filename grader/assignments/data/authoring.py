@@ -16,10 +16,11 @@ are fixed so the output is reproducible.
 from __future__ import annotations
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from grader.assignments.data import fixtures
 from grader.assignments.descent import fixtures as lecture
+from grader.authoring.notebooks import course_notebook
 
 INTRO = """\
 # Prepare, Train, Evaluate
@@ -227,15 +228,4 @@ def build_notebook(data_source: str) -> nbformat.NotebookNode:
         new_markdown_cell(EVALUATE_TEXT),
         new_code_cell(EVALUATE_CODE),
     ]
-    for number, cell in enumerate(cells):
-        cell.id = f"data-{number:02d}"
-        cell.source = cell.source.rstrip("\n")
-    notebook = new_notebook(
-        cells=cells,
-        metadata={
-            "kernelspec": {"display_name": "Python 3 (cs152)", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-    )
-    nbformat.validate(notebook)
-    return notebook
+    return course_notebook(cells, "data")

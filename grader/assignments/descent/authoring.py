@@ -18,9 +18,10 @@ training runs and plots). Cell ids are fixed so the output is reproducible.
 from __future__ import annotations
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from grader.assignments.descent import fixtures
+from grader.authoring.notebooks import course_notebook
 
 INTRO = """\
 # Minibatch Stochastic Gradient Descent
@@ -255,15 +256,4 @@ def build_notebook(descent_source: str) -> nbformat.NotebookNode:
         )
         cells.append(new_code_cell(code))
     cells += [new_markdown_cell(COMPARE_TEXT), new_code_cell(COMPARE_CODE)]
-    for number, cell in enumerate(cells):
-        cell.id = f"descent-{number:02d}"
-        cell.source = cell.source.rstrip("\n")
-    notebook = new_notebook(
-        cells=cells,
-        metadata={
-            "kernelspec": {"display_name": "Python 3 (cs152)", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-    )
-    nbformat.validate(notebook)
-    return notebook
+    return course_notebook(cells, "descent")
