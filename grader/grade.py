@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def grade(
         expected = background.submit(reference_outcomes, assignment, probes)
         outcomes, notes = run_probes(assignment, submission, probes, child, limits)
         reference = expected.result()
-    results = [score_check(check, outcomes[check.probe.key], reference[check.probe.key]) for check in checks]
+    sharing = Counter(check.probe.key for check in checks)
+    results = [
+        score_check(check, outcomes[check.probe.key], reference[check.probe.key], sharing[check.probe.key]) for check in checks
+    ]
     report = GradeReport(
         assignment=assignment.name,
         submission=str(path),

@@ -53,6 +53,7 @@ class Outcome:
     error: str = ""  # one line: exception type and message, signal, or time limit
     traceback: str = ""  # the part of the traceback inside student files
     output: str = ""  # what the probe printed (capped)
+    seconds: float = 0.0  # CPU seconds the child's tree used for it, measured by the grading process
 
     @property
     def ok(self) -> bool:

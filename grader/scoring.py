@@ -5,6 +5,7 @@ Runs in the grading process only, on plain data.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,7 @@ class CheckResult:
     hint: str = ""
     mistake: str = ""  # a known mistake's key, for class statistics
     ungraded: bool = False  # the machine, not the student, failed: no verdict, to be tried again
+    seconds: float = 0.0  # its share of its probe's CPU time, plus judging it (JUnit's time)
 
     @property
     def status(self) -> Literal["passed", "failed"]:
@@ -63,7 +65,15 @@ class GradeReport:
         return round(sum(r.max_score for r in self.results), 6)
 
 
-def score_check(check: Check, student: Outcome, reference: Outcome) -> CheckResult:
+def score_check(check: Check, student: Outcome, reference: Outcome, sharing: int = 1) -> CheckResult:
+    """``sharing``: how many checks judge the same probe run (its time is split among them)."""
+    started = time.perf_counter()
+    result = _score(check, student, reference)
+    result.seconds = round(student.seconds / max(sharing, 1) + time.perf_counter() - started, 4)
+    return result
+
+
+def _score(check: Check, student: Outcome, reference: Outcome) -> CheckResult:
     if not reference.ok:
         # The reference must pass every probe; if it does not, no student loses a point for it.
         raise RuntimeError(f"grader bug: the reference fails probe {check.probe.key}: {reference.error}")

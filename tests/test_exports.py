@@ -149,6 +149,24 @@ def test_junit_validates_against_the_jenkins_schema(report, tmp_path):
     assert all(case.get("time") is not None for case in cases)
 
 
+def test_each_junit_testcase_has_its_own_time(report, tmp_path):
+    report.results[0].seconds, report.results[4].seconds = 1.25, 0.0004
+    junit.write(report, tmp_path / "junit.xml")
+    times = [case.get("time") for case in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")]
+    assert times[0] == "1.250" and times[4] == "0.000"
+
+
+def test_a_checks_time_is_its_share_of_its_probe_run():
+    """Checks that judge one probe run split its CPU time: the class's time is not counted twice."""
+    from grader.plugin import Check, Outcome, Probe, passed
+    from grader.scoring import score_check
+
+    check = Check("f: value", 1, Probe("p", "probe"), lambda got, expected: passed())
+    shared = score_check(check, Outcome("ok", value=1, seconds=3.0), Outcome("ok", value=1), sharing=4)
+    alone = score_check(check, Outcome("ok", value=1, seconds=3.0), Outcome("ok", value=1))
+    assert 0.75 <= shared.seconds < 3.0 <= alone.seconds  # a quarter of the run each, plus judging
+
+
 def test_the_schema_rejects_what_jenkins_rejects():
     """The schema is not a rubber stamp: per-testcase properties (what the JUnit export once wrote) fail."""
     xmlschema = pytest.importorskip("xmlschema")

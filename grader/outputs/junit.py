@@ -42,7 +42,7 @@ def document(report: GradeReport) -> ET.ElementTree:
         if value:
             ET.SubElement(properties, "property", name=name, value=clean(value))
     for result in report.results:
-        case = ET.SubElement(suite, "testcase", classname=clean(f"{report.assignment}.{result.function}"), name=clean(result.name), time="0")
+        case = ET.SubElement(suite, "testcase", classname=clean(f"{report.assignment}.{result.function}"), name=clean(result.name), time=f"{result.seconds:.3f}")
         points = f"{result.score:g} / {result.max_score:g} points"
         if result.status == "failed":
             first_line = result.output.splitlines()[0] if result.output else "failed"

@@ -66,6 +66,9 @@ class _Budget:
         self.deadline = time.monotonic() + limits.backstop(cpu_seconds)
         self.samples = self.runnable_samples = 0
 
+    def used(self) -> float:
+        return max(0.0, self.meter.seconds(refresh=False) - self.start)
+
     def spent(self) -> str | None:
         """"cpu" once the child used its CPU time; at the backstop, "wall" if the child was mostly
         runnable (the machine starved it) or "idle" if it mostly slept (it waited for something:
@@ -251,6 +254,7 @@ class Child:
                     error=str(message.get("error", ""))[:2000],
                     traceback=str(message.get("traceback", ""))[:4000],
                     output=output,
+                    seconds=round(budget.used(), 4),
                 )
         except answers.Rejected as reason:
             return Outcome("crashed", error=f"its answer could not be read: {reason}", output=self.output.take())
