@@ -161,13 +161,14 @@ def test_probes_leave_the_global_random_state_alone():
     assert torch.equal(before, torch.get_rng_state())
 
 
-def test_probes_are_fast(reference):
+def test_probes_cost_little_cpu(reference):
+    """The probes' own work, in CPU seconds (load-independent; speed proper is benchmarked)."""
     module = load_module(REFERENCE)
     probe_values(resolver(module))  # warm up
-    started = time.perf_counter()
+    started = time.process_time()
     probe_values(resolver(module))
-    elapsed = time.perf_counter() - started
-    assert elapsed < 3.0, f"all four probes took {elapsed:.2f} s"
+    used = time.process_time() - started
+    assert used < 3.0, f"all four probes used {used:.2f} s of CPU"
 
 
 # ------------------------------------------------------------------------------------
@@ -834,14 +835,11 @@ def _run_cells(notebook) -> dict:
     return namespace
 
 
-def test_reference_notebook_runs_quickly_on_the_graders_data():
+def test_reference_notebook_runs_on_the_graders_data():
     import matplotlib.pyplot as plt
 
-    started = time.perf_counter()
     namespace = _run_cells(build_notebook(REFERENCE.read_text()))
-    elapsed = time.perf_counter() - started
     plt.close("all")
-    assert elapsed < 30, f"the notebook took {elapsed:.1f} s"
     x, y = fixtures.make_data()
     assert torch.equal(namespace["x"], x) and torch.equal(namespace["y"], y)
     train, _ = fixtures.make_datasets()
@@ -862,9 +860,8 @@ def test_notebook_loads_as_a_module_with_only_definitions(tmp_path):
         module_source, notes = notebook_to_module(path)
         assert all("left out these top-level experiments" in note for note in notes), notes
         namespace: dict = {}
-        started = time.perf_counter()
         exec(compile(module_source, "descent_notebook", "exec"), namespace)
-        assert time.perf_counter() - started < 5
+        assert not any(name.endswith("_losses") and isinstance(value, list) for name, value in namespace.items()), "an experiment ran"
         assert namespace["_grader_cell_errors"] == []
         assert all(callable(namespace[f]) for f in FUNCTIONS)
 
