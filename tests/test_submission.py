@@ -485,3 +485,18 @@ def test_a_stub_that_imports_the_graders_known_good_mean_earns_nothing(tmp_path)
     assert done.returncode == 0, done.stderr
     lost = {t["name"] for t in read_results(tmp_path / "r.json")["tests"] if t["score"] < t["max_score"]}
     assert lost and {name.split(":")[0] for name in lost} == {"List2D.mean"}, lost
+
+
+def test_what_counts_as_installed_does_not_depend_on_this_process(tmp_path, monkeypatch):
+    """An earlier grade, a test or check's working folder may have imported or put on the path a
+    module named like the student's package; the child's fresh interpreter still has none."""
+    import types
+
+    from grader.submission.layout import _installed
+
+    (tmp_path / "autodiff").mkdir()
+    (tmp_path / "autodiff" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "match", types.ModuleType("match"))
+    assert not _installed("autodiff") and not _installed("match")
+    assert _installed("json") and _installed("torch") and _installed("grader")

@@ -18,7 +18,7 @@ import ast
 import importlib.machinery
 import json
 import sys
-from pathlib import Path
+import sysconfig
 
 INIT = '''"""The student's modules as one package, made by the grader: no student code is here.
 A missing attribute is looked up in the module that defines it, as the student's own
@@ -98,15 +98,23 @@ def _package_like_imports(tree: ast.Module, stems: set[str], defined: set[str]) 
     return found
 
 
+GRADER_PACKAGES = {"grader", "reference"}  # the grader's own, installed (editable) outside site-packages
+
+
 def _installed(name: str) -> bool:
-    """Whether ``name`` is a real module here (standard library, installed, or the grader's
-    own); those names are never taken over by a submission. Finding it imports nothing. The
-    folder grading runs in is not searched: ``check`` runs in the student's repository."""
-    if name in sys.modules or name in sys.builtin_module_names or name in sys.stdlib_module_names:
+    """Whether ``name`` is a real module for the sandbox child (standard library, or installed
+    where its isolated interpreter looks); those names are never taken over by a submission.
+    Decided from the installation, not from this process's sys.path or sys.modules, which
+    ``check``'s working folder or an earlier grade may have changed. Finding it imports nothing."""
+    if name in GRADER_PACKAGES or name in sys.builtin_module_names or name in sys.stdlib_module_names:
         return True
-    here = Path.cwd().resolve()
-    search = [entry for entry in sys.path if entry and Path(entry).resolve() != here]
     try:
-        return importlib.machinery.PathFinder.find_spec(name, search) is not None
+        return importlib.machinery.PathFinder.find_spec(name, _child_path()) is not None
     except (ImportError, ValueError, OSError):
         return False
+
+
+def _child_path() -> list[str]:
+    """Where ``python -I`` looks for modules: the standard library and site-packages."""
+    paths = sysconfig.get_paths()
+    return sorted({paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(key)})
