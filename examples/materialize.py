@@ -6,7 +6,8 @@ must fail: every other check must pass), optionally ``mistake`` (a known-mistake
 the feedback must name), and ``[[edit]]`` tables with ``file``, ``old`` and ``new``.
 ``folder`` puts the reference's files in that subfolder (a repository whose homework is
 a package, ``autodiff/matrix.py``); ``[[file]]`` tables (``path``, ``text``) add files.
-A folder may hold the same keys in ``example.toml``.
+A folder may hold the same keys in ``example.toml``, and ``stubs``: files copied from the
+generated stubs in ``assignments/<name>/``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from grader.authoring.stubs import BEGIN, END
 
 EXAMPLES = Path(__file__).resolve().parent
 REFERENCE = EXAMPLES.parent / "reference"
+STUBS = EXAMPLES.parent / "assignments"
 
 
 @dataclass
@@ -56,6 +58,8 @@ def materialize(assignment: str, out: Path) -> list[Example]:
             elif spec.is_dir():
                 shutil.copytree(spec, target, ignore=shutil.ignore_patterns("__pycache__", "example.toml"))
                 meta = tomllib.loads((spec / "example.toml").read_text()) if (spec / "example.toml").exists() else {}
+                for name in meta.get("stubs", []):  # the generated stub itself, so it never goes stale here
+                    shutil.copy(STUBS / assignment / name, target / name)
             else:
                 continue
             examples.append(

@@ -500,3 +500,22 @@ def test_what_counts_as_installed_does_not_depend_on_this_process(tmp_path, monk
     monkeypatch.setitem(sys.modules, "match", types.ModuleType("match"))
     assert not _installed("autodiff") and not _installed("match")
     assert _installed("json") and _installed("torch") and _installed("grader")
+
+
+def _folder_examples():
+    from examples.materialize import EXAMPLES
+
+    return [(p.parent.parent.name, p.parent.name, p.name) for p in sorted(EXAMPLES.glob("*/*/*")) if p.is_dir()]
+
+
+@pytest.mark.parametrize("assignment,kind,name", _folder_examples())
+def test_every_folder_example_is_graded_as_labelled(assignment, kind, name, tmp_path):
+    """Notebook and repository-layout examples: a variant gets full marks; a mistake loses
+    exactly the checks of the functions its example.toml names."""
+    from examples.materialize import materialize
+
+    example = next(e for e in materialize(assignment, tmp_path / "built") if (e.kind, e.name) == (kind, name))
+    done = run_grader("grade", assignment, example.path, "--results", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    lost = {t["name"].split(":")[0] for t in read_results(tmp_path / "r.json")["tests"] if t["score"] < t["max_score"]}
+    assert lost == set(example.failing), lost
