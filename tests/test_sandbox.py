@@ -561,13 +561,14 @@ if sys.platform.startswith("linux"):  # on macOS and Windows, the real thing
     for name in ("resource", "fcntl"):
         sys.modules[name] = None
     sys.platform = "darwin"
-sys.argv = ["grader", *sys.argv[1:]]
-runpy.run_module("grader", run_name="__main__", alter_sys=True)
+module = sys.argv[1]  # the grader's CLI, or pytest with the template's plug-in
+sys.argv = [module, *sys.argv[2:]]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
 """
 
 
 def _graded(command: list[str], results: Path, foreign: bool) -> dict:
-    prefix = [sys.executable, "-c", FOREIGN] if foreign else [sys.executable, "-m", "grader"]
+    prefix = [sys.executable, "-c", FOREIGN, "grader"] if foreign else [sys.executable, "-m", "grader"]
     # The official grade with the strongest sandbox here (a forced weaker one may be refused)
     dropped = ("GRADER_REQUIRE_ISOLATION",) if foreign else ("GRADER_ISOLATION", "GRADER_SANDBOX_WITHOUT")
     environment = {k: v for k, v in os.environ.items() if k not in dropped}
@@ -594,6 +595,35 @@ def test_without_linux_mechanisms_check_gives_the_official_points(submission, tm
                     True)
     assert check["tests"] == official["tests"] and check["score"] == official["score"]
     assert 0 < official["score"] < 100 if submission == "mistake" else official["score"] in (0, 100)
+
+
+def test_without_linux_mechanisms_the_pytest_plugin_gives_the_official_points(tmp_path):
+    """The template's pytest plug-in where nothing Linux-only exists: each check's points,
+    as pytest reports them, are the official grade's on Linux."""
+    import xml.etree.ElementTree as ET
+
+    from grader.outputs.gradescope import INSTRUCTOR_TEST
+    from grader.platforms import classroom, local
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    from materialize import materialize
+
+    example = next(e for e in materialize("descent", tmp_path / "examples") if e.name == "no_zero_grad")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for source in example.path.iterdir():
+        (repo / source.name).write_bytes(source.read_bytes())
+    (repo / "conftest.py").write_text(classroom.CONFTEST)
+    (repo / local.CONFIG_NAME).write_text(local.render_config("descent", "nn-grader"))
+    official = _graded(["grade", "descent", str(example.path), "--results", str(tmp_path / "official.json")], tmp_path / "official.json", False)
+    environment = {k: v for k, v in os.environ.items() if k not in ("GRADER_REQUIRE_ISOLATION", "PYTHONPATH")}
+    done = subprocess.run([sys.executable, "-c", FOREIGN, "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={tmp_path / 'junit.xml'}"],
+                          cwd=repo, capture_output=True, text=True, timeout=600, env=environment)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # the mistake fails some checks
+    points = {case.get("name"): float(next(p.get("value") for p in case.iter("property") if p.get("name") == "points"))
+              for case in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
+    graded = {name: score for name, score in official["tests"].items() if name != INSTRUCTOR_TEST}
+    assert points == graded and 0 < official["score"] < 100
 
 
 def test_without_linux_mechanisms_the_sandbox_is_said_to_be_advisory():
