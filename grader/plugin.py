@@ -1,7 +1,9 @@
 """The assignment plug-in interface: what an assignment gives the grader.
 
-An assignment is a package under ``grader/assignments/<name>/`` whose ``__init__.py``
-declares ``ASSIGNMENT = Assignment(...)``: every part by name, validated when loaded.
+An assignment is a package under ``grader/assignments/<name>/`` (or in a course folder
+named by ``GRADER_ASSIGNMENTS``, see ``grader/assignments/__init__.py``) whose
+``__init__.py`` declares ``ASSIGNMENT = Assignment(...)``: every part by name, validated
+when loaded.
 It must stay cheap to import (no torch): the sandbox child imports the package to
 reach its probes. The usual parts:
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
@@ -150,6 +153,10 @@ class Assignment:
     # () -> list[Check]: private variants of public checks (same names, other inputs), under
     # reference/<name>/ so they never reach the students' copy; see grader/variants.py.
     hidden_checks_from: str = ""
+    # Folders relative to this package's folder. Built-in assignments use the repository's
+    # reference/<name>/ and assignments/<name>/; one in a course folder must declare both.
+    reference: str = ""  # the reference solutions, imported as the package reference.<name>
+    stubs: str = ""  # where `assign` writes the student stubs
 
     def checks(self) -> list[Check]:
         """The public checks; in the instructor's grader each is guarded by its hidden variant."""
@@ -162,7 +169,25 @@ class Assignment:
 
     def has_reference(self) -> bool:
         """Whether the reference solutions are installed: the instructor's grader, not the students' copy."""
+        if self.reference:
+            return self._mount_reference()
         return importlib.util.find_spec("reference") is not None and importlib.util.find_spec(f"reference.{self.name}") is not None
+
+    def _mount_reference(self) -> bool:
+        """Import the declared reference folder as the package ``reference.<name>``, so the
+        reference runs, and its hidden checks are named, as a built-in assignment's are."""
+        package = f"reference.{self.name}"
+        init = self.reference_dir / "__init__.py"
+        if package not in sys.modules and init.is_file():
+            spec = importlib.util.spec_from_file_location(package, init, submodule_search_locations=[str(self.reference_dir)])
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[package] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[package]
+                raise
+        return package in sys.modules and Path(sys.modules[package].__file__).resolve() == init.resolve()
 
     def artifacts(self, report: Any, outdir: Path) -> list[Path]:
         return list(resolve_entry(self.artifacts_from)(report, outdir)) if self.artifacts_from else []
@@ -171,12 +196,20 @@ class Assignment:
         return resolve_entry(self.notebook_from)(source)
 
     def hidden_paths(self) -> list[Path]:
-        return [path for module in self.hidden for path in module_paths(module)]
+        """What the child must never read: the declared hidden modules, and a declared reference
+        folder (the grader's own reference/ is hidden whole, by the sandbox)."""
+        reference = [self.reference_dir] if self.reference and self.reference_dir.exists() else []
+        return [path for module in self.hidden for path in module_paths(module)] + reference
 
     def validate(self) -> None:
         """Resolve every declared part; PluginError says which one is wrong."""
         if not self.modules:
             raise PluginError(f"assignment {self.name!r} declares no student modules")
+        if not self.built_in and not (self.reference and self.stubs):
+            raise PluginError(
+                f"assignment {self.name!r} is in a course folder ({self.folder}), so it must declare where its "
+                "reference solutions and its stubs are: reference=... and stubs=..., folders relative to that folder"
+            )
         if self.notebook_from and not self.notebook:
             raise PluginError(f"assignment {self.name!r}: notebook_from builds a notebook, so name it in notebook")
         checks_module = self.checks_from.partition(":")[0]
@@ -193,7 +226,7 @@ class Assignment:
         if self.has_reference():
             entries.append(self.hidden_checks_from)
         elif not self.expected_path.is_file():  # the students' copy stores the reference's answers instead
-            raise PluginError(f"assignment {self.name!r}: no reference solution at {self.reference_dir} and no {self.expected_path}")
+            raise PluginError(f"assignment {self.name!r}: no reference solution at {self.reference_dir} (a package: with an __init__.py) and no {self.expected_path}")
         for entry in entries:
             if entry:
                 resolve_entry(entry)
@@ -204,17 +237,26 @@ class Assignment:
         return self.name
 
     @property
+    def folder(self) -> Path:
+        """The folder of the package that declares this assignment."""
+        return module_paths(f"grader.assignments.{self.name}")[0]
+
+    @property
+    def built_in(self) -> bool:
+        return self.folder.parent == repo_path("grader", "assignments")
+
+    @property
     def reference_dir(self) -> Path:
-        return repo_path("reference", self.name)
+        return (self.folder / self.reference).resolve() if self.reference else repo_path("reference", self.name)
 
     @property
     def expected_path(self) -> Path:
         """The reference's answers to the public probes, stored for the students' copy (no reference there)."""
-        return repo_path("grader", "assignments", self.name, "expected.json")
+        return self.folder / "expected.json"
 
     @property
     def stub_dir(self) -> Path:
-        return repo_path("assignments", self.name)
+        return (self.folder / self.stubs).resolve() if self.stubs else repo_path("assignments", self.name)
 
 
 def repo_path(*parts: str) -> Path:

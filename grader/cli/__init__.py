@@ -12,6 +12,7 @@ import pkgutil
 import sys
 
 from grader import __version__
+from grader.plugin import PluginError
 from grader.sandbox.isolation import IsolationRefused
 
 PROG = "python -m grader"  # the one name help and docs use; `nn-grader` is the same program
@@ -25,6 +26,14 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except PluginError as error:  # an assignment declared wrong (a course folder's, say): what to fix
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=f"Run `{PROG} COMMAND --help` for a command's options.")
     parser.add_argument("--version", action="version", version=f"nn-grader {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
