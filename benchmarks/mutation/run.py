@@ -1,0 +1,130 @@
+"""Mutation testing of the judging, scoring, batch-resume and sandbox-decoding modules (mutmut).
+
+A benchmark, not a CI step: it takes tens of minutes. It copies the last commit (with the
+test files below as they are now) into a work folder with its own environment (see
+benchmarks/planted_bugs.py), writes mutmut's configuration there, and runs mutmut with one
+worker at low priority. Then it prints, per module, how many mutants the tests killed, how
+many survived and how many timed out, and lists the survivors; docs/mutation.md explains
+each.
+
+    .venv/bin/pip install -e '.[mutation]'                  # or: .venv/bin/pip install mutmut
+    .venv/bin/python benchmarks/mutation/run.py              # every module below
+    .venv/bin/python benchmarks/mutation/run.py scoring run  # those whose path holds a word
+    .venv/bin/python benchmarks/mutation/run.py --work /tmp/mutation --report-only
+
+The tests chosen never start a sandbox child: mutmut's mutants live in ``mutants/``, which
+a sandbox child (``python -I``, a minimal environment) neither imports nor could run, so
+a test that grades through the sandbox would test the unmutated code. Each module's tests
+judge, score, decode and resume on data written in the test, which also keeps the run fast.
+mutmut runs, for each mutant, only the selected tests that call the mutated function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from planted_bugs import NICE, make_copy  # noqa: E402
+
+# Module -> the tests that judge it without a sandbox child (pytest node ids or files).
+TARGETS = {
+    "grader/judging.py": ["tests/test_limits.py::test_a_judge_asked_for_gigabytes_fails_the_check_and_the_grader_goes_on",
+                          "tests/test_limits.py::test_a_judge_that_runs_away_is_stopped_and_fails_the_check",
+                          "tests/test_limits.py::test_a_judge_that_raises_on_hostile_data_fails_only_its_check",
+                          "tests/test_limits.py::test_a_judge_starved_of_cpu_is_ungraded_not_failed"],
+    "grader/scoring.py": ["tests/test_scoring_rules.py"],
+    "grader/variants.py": ["tests/test_private.py::test_hidden_checks_must_live_under_the_reference",
+                           "tests/test_private.py::test_a_variant_must_name_a_public_check",
+                           "tests/test_private.py::test_each_public_check_is_guarded_with_its_name_and_points_kept"],
+    "grader/assignments/autodiff/checks.py": ["tests/test_scoring_rules.py"],
+    "grader/batch/gradebook.py": ["tests/test_resume.py",
+                                  "tests/test_batch.py::test_gradebook_writes_a_student_entirely_or_not_at_all",
+                                  "tests/test_batch.py::test_a_grader_failure_never_replaces_a_grade_of_the_same_files_and_grader",
+                                  "tests/test_limits.py::test_a_grading_that_fails_under_a_new_grader_does_not_keep_the_old_grade",
+                                  "tests/test_limits.py::test_a_new_file_version_that_fails_does_not_keep_the_old_files_grade"],
+    "grader/batch/run.py": ["tests/test_resume.py"],
+    "grader/sandbox/answers.py": ["tests/test_limits.py::test_an_answer_out_of_bounds_is_rejected_before_it_costs_memory",
+                                  "tests/test_limits.py::test_floats_decode_as_floats_nan_and_infinities_included"],
+    "grader/sandbox/cputime.py": ["tests/test_sandbox_layers.py"],
+}
+OWN_TESTS = ["tests/test_scoring_rules.py", "tests/test_resume.py", "tests/test_sandbox_layers.py"]
+ALSO_COPY = ["reference", "examples", "assignments", "tests", "pyproject.toml"]
+
+
+def config(targets: dict[str, list[str]]) -> str:
+    tests = sorted({t for selection in targets.values() for t in selection})
+
+    def lines(values):
+        return "".join(f"\n    {v}" for v in values)
+
+    return (
+        "[mutmut]\n"
+        "source_paths = grader\n"
+        f"only_mutate ={lines(targets)}\n"
+        f"also_copy ={lines(ALSO_COPY)}\n"
+        f"pytest_add_cli_args_test_selection ={lines(tests)}\n"
+        "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
+        "use_git_change_detection = false\n"
+    )
+
+
+def results(tree: Path, targets: dict[str, list[str]]) -> dict[str, dict]:
+    """Per module: counts by status and the surviving mutants' names, from mutmut's .meta files."""
+    from mutmut.stats import status_by_exit_code
+
+    summary = {}
+    for module in targets:
+        meta = tree / "mutants" / f"{module}.meta"
+        codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+        statuses = {name: status_by_exit_code[code] for name, code in codes.items()}
+        summary[module] = {
+            "counts": dict(Counter(statuses.values())),
+            "survived": sorted(n for n, s in statuses.items() if s not in ("killed", "timeout")),
+        }
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("words", nargs="*", help="mutate only the modules whose path holds one of these words")
+    parser.add_argument("--work", type=Path, help="the work folder (kept, for `mutmut show NAME` there); a new one by default")
+    parser.add_argument("--report-only", action="store_true", help="print the results already in --work")
+    parser.add_argument("--json", type=Path, help="also write the summary here")
+    args = parser.parse_args(argv)
+    targets = {m: t for m, t in TARGETS.items() if not args.words or any(w in m for w in args.words)}
+    work = args.work or Path(tempfile.mkdtemp(prefix="mutation-"))
+    tree, python = work / "tree", work / "venv" / "bin" / "python"
+    if not args.report_only:
+        if tree.exists():
+            parser.error(f"{work} already holds a run: pass --report-only, or another --work")
+        work.mkdir(parents=True, exist_ok=True)
+        make_copy(work, OWN_TESTS)
+        (tree / "setup.cfg").write_text(config(targets))
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        command = ["nice", "-n", str(NICE), str(python), "-m", "mutmut", "run", "--max-children", "1"]
+        print(f"mutmut in {tree}: {' '.join(command)}", flush=True)
+        subprocess.run(command, cwd=tree, env=env, check=False)
+    summary = results(tree, targets)
+    print(f"\n{'module':42} {'killed':>7} {'survived':>9} {'timeout':>8} {'other':>6}")
+    for module, entry in summary.items():
+        c = entry["counts"]
+        other = sum(v for k, v in c.items() if k not in ("killed", "survived", "timeout"))
+        print(f"{module:42} {c.get('killed', 0):>7} {c.get('survived', 0):>9} {c.get('timeout', 0):>8} {other:>6}")
+    for module, entry in summary.items():
+        for name in entry["survived"]:
+            print(f"  survived: {name}")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nDetails: cd {tree} && {python} -m mutmut show NAME")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The batch's resume rules, run by run, with the grading itself replaced.
+
+docs/batch.md and grader/batch/run.py state them: a student is graded again when the
+gradebook has no grade for them, when their grading failed (the grader's fault), when
+their files or the grader version changed, and when an unfinished ``--regrade`` began
+after their grade; otherwise their grade is kept. These tests run ``run_batch`` several
+times on one gradebook and look only at whom each run asked to grade, so each rule is
+checked in milliseconds: a scripted pool stands in for the sandboxed workers (whose
+grading the other batch tests cover).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from grader.batch import run
+from grader.batch.gradebook import FAILED, GRADED, Gradebook
+from grader.batch.run import BatchOptions, run_batch
+
+STUDENTS = ("ann", "bob", "cat")
+
+
+class Interrupted(Exception):
+    """The batch was stopped while grading (a Ctrl-C, a kill)."""
+
+
+class ScriptedPool:
+    """Stands in for LocalPool: records whom it was asked to grade, and answers each task
+    with a grade of 10 points, or what ``script`` says for that student ("failed": the
+    grader failed; "interrupt": the batch stops before that student's record lands)."""
+
+    asked: list[list[str]] = []
+    script: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def grade(self, tasks):
+        ScriptedPool.asked.append(sorted(t.student for t in tasks))
+        for task in sorted(tasks, key=lambda t: t.student):
+            what = ScriptedPool.script.get(task.student, "graded")
+            if what == "interrupt":
+                raise Interrupted(task.student)
+            yield {
+                "student": task.student, "source": task.source, "hash": task.hash, "grader_version": task.grader_version,
+                "state": FAILED if what == "failed" else GRADED, "score": None if what == "failed" else 10.0, "max_score": 10.0,
+                "seconds": 0.0, "problem": "the grading worker died" if what == "failed" else "", "notes": [],
+                "checks": [] if what == "failed" else [{"name": "f: it works", "score": 10.0, "max_score": 10.0, "status": "passed", "output": ""}],
+            }  # fmt: skip
+
+
+@pytest.fixture
+def batch(tmp_path, monkeypatch):
+    """``batch(version="v1", regrade=False, **script)``: one run of the batch on the same class
+    and gradebook; returns the students it asked to grade."""
+    stubs = ROOT / "assignments" / "autodiff"
+    for student in STUDENTS:
+        shutil.copytree(stubs, tmp_path / "class" / student)
+    monkeypatch.setattr(run, "LocalPool", ScriptedPool)
+    for export in ("write_csv", "write_feedback", "write_class_report"):  # the exports have tests of their own
+        monkeypatch.setattr(run, export, lambda *args, **kwargs: None)
+    ScriptedPool.asked, ScriptedPool.script = [], {}
+
+    def once(version: str = "v1", regrade: bool = False, **script: str) -> list[str]:
+        monkeypatch.setattr(run, "grader_version", lambda name: version)
+        ScriptedPool.script = script
+        asked_before = len(ScriptedPool.asked)
+        options = BatchOptions("autodiff", tmp_path / "class", tmp_path / "grades.db", tmp_path / "grades.csv",
+                               tmp_path / "feedback", tmp_path / "report.html", regrade=regrade)  # fmt: skip
+        run_batch(options, live=False)
+        return ScriptedPool.asked[-1] if len(ScriptedPool.asked) > asked_before else []
+
+    once.folder = tmp_path / "class"
+    once.gradebook = tmp_path / "grades.db"
+    return once
+
+
+def rows(batch) -> dict[str, tuple]:
+    with Gradebook(batch.gradebook) as book:
+        return {r["student"]: (r["state"], r["score"], r["grader_version"]) for r in book.submissions("autodiff")}
+
+
+def test_a_second_run_grades_no_one(batch):
+    assert batch() == list(STUDENTS)
+    assert batch() == []
+
+
+def test_a_failed_grading_is_tried_again_next_run_and_only_it(batch):
+    assert batch(bob="failed") == list(STUDENTS)
+    assert rows(batch)["bob"] == (FAILED, None, "v1")
+    assert batch() == ["bob"]
+    assert rows(batch)["bob"] == (GRADED, 10.0, "v1")
+    assert batch() == []
+
+
+def test_changed_files_are_graded_again(batch):
+    batch()
+    (batch.folder / "cat" / "list2d.py").write_text("# cat finished her homework\n")
+    assert batch() == ["cat"]
+
+
+def test_a_new_grader_version_grades_everyone_again(batch):
+    batch(version="v1")
+    assert batch(version="v2") == list(STUDENTS)
+    assert {s: r[2] for s, r in rows(batch).items()} == {s: "v2" for s in STUDENTS}
+    assert batch(version="v2") == []
+
+
+def test_a_failure_under_a_new_grader_version_replaces_the_old_grade_and_is_retried(batch):
+    """The old version's grade no longer stands (a submission that crashes every new grader
+    must not keep it), and the failure is graded again on the next run."""
+    batch(version="v1")
+    batch(version="v2", bob="failed")
+    assert rows(batch)["bob"] == (FAILED, None, "v2")
+    assert batch(version="v2") == ["bob"]
+
+
+def test_a_failure_under_the_same_grader_keeps_the_grade_of_the_same_files(batch):
+    batch()
+    batch(regrade=True, bob="failed")
+    assert rows(batch)["bob"] == (GRADED, 10.0, "v1")
+
+
+def test_a_regrade_interrupted_is_resumed_by_the_next_run_without_regrade(batch):
+    batch()
+    with pytest.raises(Interrupted):
+        batch(regrade=True, bob="interrupt")  # ann was graded again, then the batch stopped
+    assert batch() == ["bob", "cat"]  # the next run finishes the regrade, without being asked again
+    assert batch() == []
+
+
+def test_a_regrade_with_a_failed_grading_stays_unfinished(batch):
+    batch()
+    assert batch(regrade=True, bob="failed") == list(STUDENTS)
+    assert batch() == ["bob"]  # bob still holds a grade from before the regrade
+    assert batch() == []  # now the regrade is finished
+
+
+def test_a_finished_regrade_is_not_asked_again(batch):
+    batch()
+    assert batch(regrade=True) == list(STUDENTS)
+    assert batch() == []

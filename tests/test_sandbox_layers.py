@@ -1,0 +1,197 @@
+"""Two sandbox layers checked on their own, where the whole-sandbox tests let another layer
+hide a bug: bubblewrap's view (a child running as another uid cannot write root's files
+even through a writable bind) and the reaper (a process namespace ends everything anyway).
+
+The rules come from docs/threat-model.md: the child writes only in its ``work/`` tmpfs,
+everything else it sees is bound read-only; nothing a submission started outlives grading,
+whether it stayed in the child's process tree, left its process group, or was orphaned.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import psutil
+import pytest
+
+from grader.sandbox import isolation, reaper
+
+WRITABLE_BINDS = {"--bind", "--bind-try", "--dev-bind", "--dev-bind-try"}
+
+
+# ---- bubblewrap's view ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rootless", [False, True], ids=["root", "rootless"])
+def test_bubblewrap_binds_every_path_read_only_and_gives_only_work_writable(tmp_path, rootless):
+    scratch = tmp_path / "scratch"
+    (scratch / "work").mkdir(parents=True)
+    view = isolation.View.for_scratch(scratch)
+    args = isolation._bwrap_args(view, scratch / "work", rootless)
+    assert not WRITABLE_BINDS & set(args), "a writable bind: the child could change what it sees"
+    bound = {args[i + 1] for i, arg in enumerate(args) if arg == "--ro-bind" and args[i + 1] == args[i + 2]}
+    linked = {args[i + 2] for i, arg in enumerate(args) if arg == "--symlink"}
+    assert {str(p) for p in view.read} <= bound | linked
+    assert str(scratch) in bound  # the submission's copy and the answer channel: read-only
+    tmpfs = [args[i + 1] for i, arg in enumerate(args) if arg == "--tmpfs"]
+    assert tmpfs.count(str(scratch / "work")) == 1
+    size = args.index("--size")
+    assert args[size + 2 : size + 4] == ["--tmpfs", str(scratch / "work")], "work/ is capped in size"
+    assert args.index("--remount-ro") < size and args[args.index("--remount-ro") + 1] == "/tmp"
+
+
+def test_bubblewrap_hides_the_reference_and_the_checks(tmp_path):
+    scratch = tmp_path / "scratch"
+    (scratch / "work").mkdir(parents=True)
+    view = isolation.View.for_scratch(scratch)
+    args = isolation._bwrap_args(view, scratch / "work", False)
+    covered = {args[i + 1] for i, arg in enumerate(args) if arg == "--tmpfs"} | {
+        args[i + 2] for i, arg in enumerate(args) if arg == "--ro-bind" and args[i + 1] == "/dev/null"
+    }
+    hidden = [p for p in view.hidden if p.exists() and any(p.is_relative_to(os.path.realpath(r)) for r in view.read)]
+    assert hidden, "the reference and the checks lie under what the child reads"
+    assert {str(p) for p in hidden} <= covered
+    checks = os.path.realpath(isolation.__file__).replace("sandbox/isolation.py", "assignments/autodiff/checks.py")
+    assert checks in covered  # the autodiff judges and their expected values
+
+
+@pytest.mark.skipif(not isolation.LINUX or isolation._which("bwrap") is None, reason="needs bubblewrap")
+def test_bubblewrap_alone_stops_uid_0_writing_what_it_sees(tmp_path):
+    """With the uid left at 0 and no Landlock, the read-only binds alone keep the child from
+    the grader's files and its scratch folder (it writes only in work/)."""
+    target = tmp_path / "grader-file"
+    target.write_text("original")
+    scratch = tmp_path / "scratch"
+    (scratch / "work").mkdir(parents=True)
+    (scratch / "src").mkdir()
+    (scratch / "src" / "nn.py").write_text("# the submission's copy")
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from grader.sandbox import isolation
+        isolation.advisory()
+        isolation.View.for_scratch = classmethod(lambda cls, s, real=isolation.View.for_scratch: (
+            lambda v: (v.read.append(Path({str(tmp_path)!r})) or v))(real.__func__(cls, s)))
+        command, notes = isolation.wrap([sys.executable, "-I", "-S", "-c", sys.argv[1]], scratch=Path({str(scratch)!r}))
+        layers = isolation.probe().layers
+        if (layers.namespaces, layers.drop, layers.landlock) != ("bwrap", False, 0):
+            print("UNAVAILABLE", vars(layers), notes)
+            sys.exit(0)
+        import subprocess
+        done = subprocess.run(command, cwd={str(scratch / "work")!r}, env=isolation.environment(Path({str(scratch / "work")!r})),
+                              capture_output=True, text=True, timeout=120)
+        print(done.stdout, done.stderr)
+        """
+    )
+    attack = textwrap.dedent(
+        f"""
+        import os
+        for path in ({str(target)!r}, {str(scratch / "src" / "nn.py")!r}, {str(scratch / "planted")!r}, "ok-in-work"):
+            try:
+                with open(path, "w") as f:
+                    f.write("pwned")
+                print("WROTE", path)
+            except OSError as error:
+                print("BLOCKED", path, type(error).__name__)
+        """
+    )
+    env = {**os.environ, "GRADER_ISOLATION": "bwrap", "GRADER_SANDBOX_WITHOUT": "landlock,uid"}
+    env.pop("GRADER_REQUIRE_ISOLATION", None)
+    done = subprocess.run([sys.executable, "-c", code, attack], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    if done.stdout.startswith("UNAVAILABLE"):
+        pytest.skip(f"this machine cannot give bubblewrap alone: {done.stdout}")
+    assert "WROTE ok-in-work" in done.stdout, done.stdout
+    assert done.stdout.count("BLOCKED") == 3, done.stdout
+    assert target.read_text() == "original" and (scratch / "src" / "nn.py").read_text() == "# the submission's copy"
+    assert not (scratch / "planted").exists()
+
+
+# ---- the reaper ---------------------------------------------------------------------------
+
+# Started as the sandbox child would be (its own session). It starts one more process
+# that leaves its process group, prints that process's pid and sleeps. With ORPHAN the
+# middle process exits, so the one left is re-parented to the grading process (a child
+# subreaper); it keeps the sandbox's environment marker. Otherwise it stays a descendant
+# and clears its environment, as a daemon would: only the process tree can find it.
+SPAWNER = textwrap.dedent(
+    """
+    import os, sys, time
+    orphan = sys.argv[1] == "orphan"
+    read, write = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if not orphan or os.fork() == 0:
+            os.write(write, f"{os.getpid()}\\n".encode())
+            env = dict(os.environ) if orphan else {}
+            os.execve(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)"], env)
+        os._exit(0)
+    pid = os.read(read, 64).decode().strip()
+    if orphan:
+        os.wait()  # the middle process is gone: the sleeper's parent is now the grading process
+    print(pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def _spawn(kind: str) -> tuple[subprocess.Popen, int]:
+    reaper.become_subreaper()
+    child = subprocess.Popen([sys.executable, "-c", SPAWNER, kind], stdout=subprocess.PIPE, text=True, start_new_session=True,
+                             env={**os.environ, "GRADER_SANDBOX": "1"})  # fmt: skip
+    escaped = int(child.stdout.readline())
+    return child, escaped
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _cleanup(*pids: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork, setsid and a child subreaper")
+@pytest.mark.parametrize("kind", ["descendant", "orphan"])
+def test_reaper_kills_what_left_the_process_group(kind):
+    child, escaped = _spawn(kind)
+    try:
+        assert _running(escaped)
+        if kind == "orphan":
+            assert psutil.Process(escaped).ppid() == os.getpid()
+        else:
+            assert escaped in reaper.descendants(child.pid)
+        reaper.kill_tree(child)
+        assert child.returncode is not None, "the child itself was killed and reaped"
+        assert not _running(escaped), f"the {kind} outlived grading"
+    finally:
+        _cleanup(escaped, child.pid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a child subreaper")
+def test_reaper_spares_a_sandbox_child_still_in_use():
+    """A batch worker starts the next child early: cleaning up after one must not kill it."""
+    reaper.become_subreaper()
+    waiting, waiting_orphan = _spawn("orphan")  # its orphan is a stray: it must go
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], env={**os.environ, "GRADER_SANDBOX": "1"})
+    reaper.track(busy.pid)
+    try:
+        reaper.kill_tree(waiting)
+        assert not _running(waiting_orphan)
+        assert busy.poll() is None and _running(busy.pid)
+    finally:
+        reaper.kill_tree(busy)
+        _cleanup(waiting_orphan, waiting.pid, busy.pid)
+    assert busy.returncode is not None
