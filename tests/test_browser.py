@@ -126,7 +126,7 @@ window.addEventListener("load", () => {{
 def diverged_page(tmp_path, monkeypatch) -> Path:
     """SGD without zero_grad, as the grader reports it: its loss diverges, three checks fail with one hint."""
     from grader import assignments
-    from grader.assignments.descent import checks as C
+    from grader.assignments.descent import plots as C
 
     reference = ([0.5, 0.3, 0.2, 0.25, 0.1, 0.12, 0.1, 0.09, 0.1, 0.08], [0.4, 0.2, 0.15, 0.12, 0.11])
     diverged = ([0.5, 0.6, 40.0, 1e21, float("nan")] + [float("nan")] * 5, [float("nan")] * 5)

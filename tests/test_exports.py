@@ -297,7 +297,7 @@ def test_a_diverged_run_is_marked_where_it_diverges_on_the_references_scale(monk
     The plot stops the run where it diverges, says so, and keeps the reference readable."""
     from matplotlib.figure import Figure
 
-    from grader.assignments.descent import checks as C
+    from grader.assignments.descent import plots as C
 
     reference = ([0.5, 0.3, 0.2, 0.25, 0.1, 0.12], [0.4, 0.2, 0.15])
     yours = ([0.5, 0.6, 40.0, 1e21, math.nan, math.nan], [math.nan, math.nan, math.nan])
@@ -314,7 +314,7 @@ def test_a_diverged_run_is_marked_where_it_diverges_on_the_references_scale(monk
 
 
 def test_typical_behavior_gives_each_method_its_own_scale(tmp_path, monkeypatch):
-    from grader.assignments.descent import checks as C
+    from grader.assignments.descent import plots as C
 
     monkeypatch.setattr(C, "_curves", lambda outcome, reference_: ([1.0, 0.5], [0.7]) if outcome == "ref" else ([1e4, 1e3], [1e3]))
     report = SimpleNamespace(outcomes={}, reference={C.loop_probe(loop).key: "ref" for loop in C.LOOPS})

@@ -9,8 +9,12 @@ ASSIGNMENT = Assignment(
     modules={"descent": "descent.py"},
     probes="grader.assignments.descent.probes",
     checks_from="grader.assignments.descent.checks:checks",
-    hidden=("grader.assignments.descent.checks",),
-    artifacts_from="grader.assignments.descent.checks:artifacts",
+    # Everything that decides a point, or knows what a run must be: never readable by the child.
+    hidden=tuple(
+        f"grader.assignments.descent.{module}"
+        for module in ("checks", "judges", "loader_judges", "diagnosis", "events", "answers", "mistakes", "tolerances", "plots")
+    ),
+    artifacts_from="grader.assignments.descent.plots:artifacts",
     notebook="descent.ipynb",
     notebook_from="grader.assignments.descent.authoring:build_notebook",
     hidden_checks_from="reference.descent.variants:checks",
