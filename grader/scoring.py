@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from grader import judging
-from grader.plugin import Check, Outcome, Verdict
+from grader.plugin import Check, Outcome, Verdict, function_of
 
 MAX_PRINTED = 1500  # characters of the student's own output shown under a failed check
 MAX_JUDGE_ERROR = 300  # characters of a judge's error, which may quote the student's data
@@ -35,8 +35,8 @@ class CheckResult:
 
     @property
     def function(self) -> str:
-        """The student function this check grades (the name's part before the colon)."""
-        return self.name.split(":", 1)[0].strip()
+        """The student function this check grades."""
+        return function_of(self.name)
 
 
 @dataclass
@@ -78,8 +78,7 @@ def _score(check: Check, student: Outcome, reference: Outcome) -> CheckResult:
         # The reference must pass every probe; if it does not, no student loses a point for it.
         raise RuntimeError(f"grader bug: the reference fails probe {check.probe.key}: {reference.error}")
     if student.status == "ungraded":
-        function = check.name.split(":", 1)[0].strip()
-        return CheckResult(check.name, check.points, 0.0, f"{function} {student.error}", ungraded=True)
+        return CheckResult(check.name, check.points, 0.0, f"{check.function} {student.error}", ungraded=True)
     if not student.ok:
         verdict = Verdict(False, explain_failure(check, student))
     else:
@@ -107,7 +106,7 @@ def _score(check: Check, student: Outcome, reference: Outcome) -> CheckResult:
 
 
 def explain_failure(check: Check, outcome: Outcome) -> str:
-    function = check.name.split(":", 1)[0].strip()
+    function = check.function
     if outcome.status == "error" and outcome.error.startswith("NotImplementedError"):
         return f"{function} is not implemented yet (it raises NotImplementedError)."
     if outcome.status == "load_error":

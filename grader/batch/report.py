@@ -20,6 +20,7 @@ from pathlib import Path
 
 from grader.batch.gradebook import FAILED, Gradebook
 from grader.outputs.notes import for_instructor
+from grader.plugin import function_of
 
 # Charts are drawn at most this wide (inches at 100 dpi) with 9-point text or larger, so a
 # phone that shrinks them to its ~360 px width still shows text about 9 px high.
@@ -95,7 +96,7 @@ def summarize(book: Gradebook, assignment: str) -> ClassSummary:
         if row["mistake"]:
             mistake_students[row["mistake"]].add(row["student"])
             mistake_hint.setdefault(row["mistake"], row["hint"])
-            mistake_checks[row["mistake"]].add(row["name"].split(":", 1)[0].strip())
+            mistake_checks[row["mistake"]].add(function_of(row["name"]))
     summary.pass_rates = [(name, passed[name], seen[name]) for name in sorted(order, key=order.get)]
     ranked = sorted(mistake_students, key=lambda key: (-len(mistake_students[key]), key))[:TOP_MISTAKES]
     summary.mistakes = [(key, len(mistake_students[key]), mistake_hint[key], sorted(mistake_checks[key])) for key in ranked]
