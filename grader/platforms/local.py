@@ -18,7 +18,8 @@ from grader.outputs import gradescope, html
 from grader.plugin import Assignment
 from grader.sandbox import isolation
 from grader.scoring import GradeReport
-from grader.submission import SKIPPED_DIRS
+from grader.submission.files import UnsafeFile
+from grader.submission.selection import select
 
 CONFIG_NAME = ".grader.toml"
 OUTPUT_DIR = ".grading"  # starts with a dot: the submission loader never reads it back
@@ -66,9 +67,8 @@ def read_config(path: Path) -> LocalConfig:
 
 
 def detect_assignment(folder: Path) -> str:
-    """The one assignment all of whose files are in ``folder`` (for folders without a config)."""
-    present = {p.name for p in _files(Path(folder))}
-    matches = [name for name in assignments.names() if set(assignments.get(name).modules.values()) <= present]
+    """The one assignment all of whose files the loader finds in ``folder`` (for folders without a config)."""
+    matches = [name for name in assignments.names() if _has_all_files(assignments.get(name), Path(folder))]
     if len(matches) == 1:
         return matches[0]
     known = ", ".join(assignments.names())
@@ -77,14 +77,11 @@ def detect_assignment(folder: Path) -> str:
     raise ConfigError(f"the files in {folder} fit several assignments ({', '.join(matches)}); pass --assignment")
 
 
-def _files(folder: Path, depth: int = 3):
-    for entry in folder.iterdir() if folder.is_dir() else ():
-        if entry.name in SKIPPED_DIRS or entry.name.startswith("."):
-            continue
-        if entry.is_file():
-            yield entry
-        elif entry.is_dir() and depth > 0:
-            yield from _files(entry, depth - 1)
+def _has_all_files(assignment: Assignment, folder: Path) -> bool:
+    try:
+        return set(select(assignment, folder).modules) == set(assignment.modules.values())
+    except UnsafeFile as error:
+        raise ConfigError(f"{folder} cannot be graded: {error}") from None
 
 
 def resolve(folder: Path, assignment: str | None = None) -> LocalConfig:

@@ -1,8 +1,8 @@
 """Loading a submission: find the assignment's files (folder, notebook, .py or .zip)
 and lay them out as a package in a private scratch folder for the sandbox.
 
-Nothing here imports or runs student code; it only reads bytes, refusing links out of
-the submission, devices and anything too large or too deep (``files.py``, ``archive.py``).
+Nothing here imports or runs student code; it only reads the files ``selection.py``
+chooses, refusing links, devices and anything too large or too deep (``files.py``, ``archive.py``).
 Anything that goes wrong while loading is a SubmissionError: a zero with a reason.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from grader.plugin import Assignment
 from grader.submission import work
 from grader.submission.archive import unzip
-from grader.submission.files import MAX_FILE_BYTES, SKIPPED_DIRS, UnsafeFile, plain, read_bytes, walk
+from grader.submission.files import SKIPPED_DIRS, UnsafeFile, plain, read_bytes
 from grader.submission.layout import package_init
 from grader.submission.notebook import (
     NotebookError,
@@ -25,15 +25,13 @@ from grader.submission.notebook import (
     parse_cells,
     percent_cells,
 )
+from grader.submission.selection import MAX_NOTEBOOK_BYTES, MAX_ZIP_BYTES, select
 
-MAX_ZIP_BYTES = 50 << 20
-MAX_NOTEBOOK_BYTES = 50 << 20  # saved outputs make notebooks large; only their code is limited
-MAX_HELPERS = 30  # other .py files beside the assignment's, copied so the student's imports of them work
 # Student files are imported as modules of this package in the sandbox. It is not the
 # assignment's name: descent/descent.py would make the package shadow its own module.
 SANDBOX_PACKAGE = "submission"
 NOTEBOOK_MODULE = "_notebook"
-__all__ = ["MAX_FILE_BYTES", "SKIPPED_DIRS", "Submission", "SubmissionError", "load"]  # the rest is internal
+__all__ = ["SKIPPED_DIRS", "Submission", "SubmissionError", "load"]  # the rest is internal
 
 
 class SubmissionError(Exception):
@@ -70,39 +68,34 @@ def load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
 
 def _load(assignment: Assignment, path: Path, scratch: Path) -> Submission:
     zip_notes: list[str] = []
-    if path.suffix == ".zip" and not path.is_dir():
-        path, zip_notes = unzip(path, read_bytes(path, path.parent, MAX_ZIP_BYTES), scratch / "unzipped")
+    chosen = select(assignment, path)
+    if chosen.archive is not None:
+        path, zip_notes = unzip(path, read_bytes(path, chosen.base, MAX_ZIP_BYTES), scratch / "unzipped")
+        chosen = select(assignment, path)
     package_dir = scratch / "src" / SANDBOX_PACKAGE
     package_dir.mkdir(parents=True)
     submission = Submission(source=path, root=scratch / "src", package=SANDBOX_PACKAGE, modules={}, notes=zip_notes)
-    if not path.is_dir():
-        if path.suffix == ".ipynb":
-            return _from_notebook(assignment, path, _read_notebook(path, path.parent), package_dir, submission)
-        if path.suffix == ".py" and path.name in assignment.modules.values():
-            return _from_files(assignment, {path.name: path}, path.parent, package_dir, submission)
+    found, notebook_path, base = chosen.modules, chosen.notebook, chosen.base
+    if not path.is_dir() and not found and notebook_path is None:
         expected = ", ".join([*assignment.modules.values(), *([assignment.notebook] if assignment.notebook else [])])
         raise SubmissionError(f"{plain(path.name)} is not a file of the {assignment.name} assignment; hand in {expected}")
-
-    files = walk(path)
-    found = _shallowest(files, set(assignment.modules.values()))
-    notebook_path = _find_notebook(assignment, files)
     if notebook_path is not None and not found:
-        return _from_notebook(assignment, notebook_path, _read_notebook(notebook_path, path), package_dir, submission)
+        return _from_notebook(assignment, notebook_path, _read_notebook(notebook_path, base), package_dir, submission)
     if notebook_path is not None:  # both: grade the one with the work
         try:
-            parsed = _read_notebook(notebook_path, path)
+            parsed = _read_notebook(notebook_path, base)
         except (SubmissionError, UnsafeFile):
             parsed = ([], [])  # the files are graded; an unreadable notebook beside them costs nothing
-        if work.prefer_notebook([_tree(file, path) for file in found.values()], [tree for _, _, tree in parsed[0]]):
+        if work.prefer_notebook([_tree(file, base) for file in found.values()], [tree for _, _, tree in parsed[0]]):
             submission.notes.append(
                 f"graded {plain(notebook_path.name)}: it implements the functions that "
                 f"{', '.join(sorted(found))} still leave{'s' if len(found) == 1 else ''} unimplemented"
             )
             return _from_notebook(assignment, notebook_path, parsed, package_dir, submission)
-    return _from_files(assignment, found, path, package_dir, submission)
+    return _from_files(assignment, found, chosen.helpers, base, package_dir, submission)
 
 
-def _from_files(assignment, found: dict[str, Path], base: Path, package_dir: Path, submission: Submission):
+def _from_files(assignment, found: dict[str, Path], helpers, base: Path, package_dir: Path, submission: Submission):
     sources: dict[str, str] = {}
     for logical, filename in assignment.modules.items():
         source = found.get(filename)
@@ -132,7 +125,7 @@ def _from_files(assignment, found: dict[str, Path], base: Path, package_dir: Pat
         wanted = ", ".join(assignment.modules.values())
         alternative = f" (or {assignment.notebook})" if assignment.notebook else ""
         raise SubmissionError(f"none of the assignment's files ({wanted}){alternative} were found in {plain(base.name)}/")
-    sources.update(_copy_helpers(folders, set(assignment.modules.values()), base, package_dir, submission))
+    sources.update(_copy_helpers(helpers, base, package_dir, submission))
     (package_dir / "__init__.py").write_text(
         package_init(sources, {folder.name for folder in folders}, assignment.package), encoding="utf-8"
     )
@@ -153,18 +146,10 @@ def _module_code(source: Path, base: Path, submission: Submission) -> bytes:
     return module.encode("utf-8")
 
 
-def _copy_helpers(folders, assignment_files: set[str], base: Path, package_dir: Path, submission) -> dict[str, str]:
+def _copy_helpers(helpers, base: Path, package_dir: Path, submission) -> dict[str, str]:
     """Other .py files beside the assignment's, so that the student's imports of them work."""
     sources = {}
-    helpers = [
-        path
-        for folder in sorted(folders)
-        for path in sorted(folder.glob("*.py"))
-        if path.name not in assignment_files and path.stem.isidentifier() and path.name != "__init__.py"
-    ]
-    for path in helpers[:MAX_HELPERS]:
-        if (package_dir / path.name).exists():
-            continue
+    for path in helpers:
         try:
             data = read_bytes(path, base)
         except UnsafeFile as error:
@@ -197,23 +182,6 @@ def _from_notebook(assignment, notebook: Path, parsed, package_dir: Path, submis
     submission.files = {logical: plain(notebook.name) for logical in assignment.modules}
     submission.notes.extend(notes + more)
     return submission
-
-
-def _shallowest(files: list[Path], names: set[str]) -> dict[str, Path]:
-    """The shallowest file with each name (``walk`` lists shallower files first)."""
-    found: dict[str, Path] = {}
-    for candidate in files:
-        if candidate.name in names and candidate.name not in found:
-            found[candidate.name] = candidate
-    return found
-
-
-def _find_notebook(assignment: Assignment, files: list[Path]) -> Path | None:
-    notebooks = [p for p in files if p.suffix == ".ipynb"]
-    named = [p for p in notebooks if p.name == assignment.notebook]
-    if named:
-        return named[0]
-    return notebooks[0] if len(notebooks) == 1 else None
 
 
 def _tree(path: Path, base: Path) -> ast.Module:
