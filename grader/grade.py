@@ -4,6 +4,7 @@ same probes on the reference in this process, judge and score."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import sys
 import threading
@@ -52,6 +53,8 @@ def grade(
     # The reference runs here while the child runs the student's code: the two overlap.
     with ThreadPoolExecutor(max_workers=1) as background:
         expected = background.submit(reference_outcomes, assignment, probes)
+        if artifacts_dir is not None and assignment.artifacts_from:
+            background.submit(warm_plotting)  # so do the plots' imports and fonts
         outcomes, notes = run_probes(assignment, submission, probes, child, limits)
         reference = expected.result()
     sharing = Counter(check.probe.key for check in checks)
@@ -100,6 +103,18 @@ def reference_outcomes(assignment: Assignment, probes: list[Probe]) -> dict[str,
                 value = getattr(probe_module, probe.function)(resolve, **probe.args)
                 _reference_cache[assignment.name, probe.key, probe.function] = Outcome("ok", value=json.loads(json.dumps(value)))
     return {probe.key: _reference_cache[assignment.name, probe.key, probe.function] for probe in probes}
+
+
+def warm_plotting() -> None:
+    """Import matplotlib and load its fonts and mathtext, about a second that the first plot
+    would otherwise pay after the probes; nothing is drawn to a file."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1))
+    axes = figure.add_subplot()
+    axes.set_yscale("log")
+    axes.set_title("warm")
+    figure.savefig(io.BytesIO(), format="png")
 
 
 def stored_outcomes(assignment: Assignment, probes: list[Probe]) -> dict[str, Outcome]:
