@@ -15,7 +15,8 @@ from pathlib import Path
 
 from grader.batch.gradebook import GRADED, Gradebook
 from grader.outputs import gradescope
-from grader.scoring import CheckResult, GradeReport
+from grader.outputs.records import check_result
+from grader.scoring import GradeReport
 
 try:
     from grader.outputs import html
@@ -102,14 +103,10 @@ def feedback_folder_name(student: str) -> str:
 
 
 def report_from_gradebook(book: Gradebook, assignment: str, row, plots: list[Path]) -> GradeReport:
-    results = [
-        CheckResult(c["name"], c["max_score"], c["score"], c["output"], c["hint"], c["mistake"])
-        for c in book.checks(assignment, row["student"])
-    ]
     return GradeReport(
         assignment=assignment,
         submission=row["source"],
-        results=results,
+        results=[check_result(c) for c in book.checks(assignment, row["student"])],
         execution_time=row["seconds"],
         problem=row["problem"],
         notes=json.loads(row["notes"]),

@@ -25,6 +25,7 @@ from pathlib import Path
 from grader import __version__, assignments
 from grader.batch.gradebook import FAILED, GRADED
 from grader.grade import grade, reference_outcomes
+from grader.outputs.records import check_record, report_record
 from grader.plugin import Assignment, Check
 from grader.sandbox.runner import Child, Limits
 from grader.scoring import GradeReport, unreadable
@@ -65,23 +66,7 @@ def record_from_report(task: Task, report: GradeReport, artifacts: dict[str, byt
         "hash": task.hash,
         "grader_version": task.grader_version,
         "state": GRADED,
-        "score": report.score,
-        "max_score": report.max_score,
-        "seconds": report.execution_time,
-        "problem": report.problem,
-        "notes": list(report.notes),
-        "checks": [
-            {
-                "name": r.name,
-                "score": r.score,
-                "max_score": r.max_score,
-                "status": r.status,
-                "output": r.output,
-                "hint": r.hint,
-                "mistake": r.mistake,
-            }
-            for r in report.results
-        ],
+        **report_record(report),
         "artifacts": artifacts,
     }
 
@@ -100,10 +85,7 @@ def failure_record(task: Task, reason: str, checks: list[Check] | None, seconds:
         "seconds": seconds,
         "problem": reason,
         "notes": [],
-        "checks": [
-            {"name": r.name, "score": 0.0, "max_score": r.max_score, "status": "failed", "output": r.output}
-            for r in results
-        ],
+        "checks": [check_record(r) for r in results],
     }
 
 

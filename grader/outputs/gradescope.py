@@ -16,7 +16,8 @@ from pathlib import Path
 from grader import __version__
 from grader.outputs.markdown import code_block, inline
 from grader.outputs.notes import for_instructor, for_students
-from grader.scoring import CheckResult, GradeReport
+from grader.outputs.records import check_record
+from grader.scoring import GradeReport
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 FORMAT = "md"
@@ -24,19 +25,19 @@ PRINTED = "\nYour code printed:\n"  # how scoring.py introduces the student's ow
 INSTRUCTOR_TEST = "Sandbox (instructor only)"
 
 
-def check_output(result: CheckResult) -> str:
-    """One check's feedback as Markdown: the message escaped, the hint as written, the
-    student's printed output in a fence."""
-    text, printed = result.output, ""
+def check_output(record: dict) -> str:
+    """One check's feedback (a ``check_record``) as Markdown: the message escaped, the hint
+    as written, the student's printed output in a fence."""
+    text, printed = record["output"], ""
     if PRINTED in text:
         text, printed = text.split(PRINTED, 1)
-    hint = f"\nHint: {result.hint}" if result.hint else ""
+    hint = f"\nHint: {record['hint']}" if record["hint"] else ""
     if hint and text.endswith(hint):
         text = text[: -len(hint)]
     headline, _, details = text.partition("\n")
     parts = [inline(headline), code_block(details) if details.strip() else ""]
     if hint:
-        parts.append(f"**Hint:** {result.hint}")
+        parts.append(f"**Hint:** {record['hint']}")
     if printed:
         parts.append("Your code printed:\n\n" + code_block(printed))
     return "\n\n".join(part for part in parts if part)
@@ -48,19 +49,7 @@ def results(report: GradeReport) -> dict:
     if report.problem:
         lines.append(f"Your submission could not be graded: {inline(report.problem)}")
     lines += [f"Note: {inline(note)}" for note in student_notes]
-    tests = [
-        {
-            "name": result.name,
-            "number": str(number),
-            "score": result.score,
-            "max_score": result.max_score,
-            "status": result.status,
-            "output": check_output(result),
-            "output_format": FORMAT,
-            **({"tags": [result.mistake]} if result.mistake else {}),
-        }
-        for number, result in enumerate(report.results, start=1)
-    ]
+    tests = [_test(check_record(result), number) for number, result in enumerate(report.results, start=1)]
     if instructor_notes:
         tests.append(
             {
@@ -83,6 +72,20 @@ def results(report: GradeReport) -> dict:
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
+    }
+
+
+def _test(record: dict, number: int) -> dict:
+    """Gradescope's test for one check's record."""
+    return {
+        "name": record["name"],
+        "number": str(number),
+        "score": record["score"],
+        "max_score": record["max_score"],
+        "status": record["status"],
+        "output": check_output(record),
+        "output_format": FORMAT,
+        **({"tags": [record["mistake"]]} if record["mistake"] else {}),
     }
 
 
