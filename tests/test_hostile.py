@@ -300,8 +300,8 @@ def snapshot() -> dict:
             if file.is_file() and "__pycache__" not in file.parts:
                 state[str(file)] = file.read_bytes()
     site_packages = Path(next(p for p in sys.path if p.endswith("site-packages")))
-    for folder in (ROOT, site_packages, HOME):
-        state[f"names in {folder}"] = {p.name for p in folder.iterdir()}
+    for folder in (ROOT, site_packages, HOME):  # other runs' decoys come and go; this run's are checked apart
+        state[f"names in {folder}"] = {p.name for p in folder.iterdir() if not p.name.startswith(".hostile-decoy-")}
     state["kernel settings"] = [Path(f"/proc/sys/kernel/{name}").read_text() for name in ("core_pattern", "hostname")]
     state["planted in /tmp"] = sorted(p.name for p in Path("/tmp").iterdir() if MARKER.decode() in p.name)
     planted = [p for p in (ROOT / "grader").rglob("*.pyc") if MARKER in p.read_bytes()]
