@@ -69,7 +69,7 @@ class Run:
     returned: dict
     final_params: list[float | None]
     diagnosis: dict[str, str] = field(default_factory=dict)  # mistake -> evidence
-    bound_to: Any = None  # the reference answer this run's log was held to (see bind)
+    bound_to: Any = None  # the reference answer this run's log was held to (see diagnosis.bind)
 
     @property
     def evaluations(self) -> list[Forward]:
