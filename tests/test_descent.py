@@ -30,7 +30,7 @@ from conftest import ROOT
 from examples.materialize import materialize
 from grader import assignments
 from grader.assignments.descent import checks as C
-from grader.assignments.descent import fixtures, probes
+from grader.assignments.descent import fixtures, plots, probes
 from grader.assignments.descent.authoring import build_notebook
 from grader.authoring.stubs import stub_source
 from grader.plugin import Outcome
@@ -888,6 +888,29 @@ def test_artifacts_draw_each_loop_and_cope_with_a_failed_student(tmp_path, refer
     ]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_plots_keep_every_label_inside_the_picture_and_clear_of_the_title(reference):
+    """The margins are fixed (no layout engine): tick labels such as 6x10^-1, the axis
+    labels, legends and two-line panel titles (a failed loop) must still fit."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    student = values_of(example_dir("mistakes", "valid_every_batch") / "descent.py")
+    outcomes = {key: Outcome("ok", value=value) for key, value in student.items()}
+    outcomes[C.loop_probe("train_sgd").key] = Outcome("error", error="RuntimeError: boom")
+    expected = {key: Outcome("ok", value=value) for key, value in reference.items()}
+    for report in (SimpleNamespace(outcomes=outcomes, reference=expected), SimpleNamespace(outcomes=expected, reference=expected)):
+        for name, figure in plots.figures(report).items():
+            renderer = FigureCanvasAgg(figure).get_renderer()
+            figure.draw(renderer)
+            title = figure._suptitle.get_window_extent(renderer)
+            assert title.y1 <= figure.bbox.height, name
+            for ax in figure.axes:
+                inside = ax.get_tightbbox(renderer)  # tick labels, axis labels, title, legend
+                assert inside.x0 >= 0 and inside.y0 >= 0 and inside.x1 <= figure.bbox.width, (name, inside)
+                assert ax.title.get_window_extent(renderer).y1 <= title.y0, (name, ax.get_title())
+                neighbours = [other.get_tightbbox(renderer) for other in figure.axes if other is not ax]
+                assert not any(inside.overlaps(other) for other in neighbours), name
 
 
 # ------------------------------------------------------------------------------------
