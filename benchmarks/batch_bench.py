@@ -7,9 +7,10 @@ each has its own hash), buggy ones (the assignment's example mistakes, else its
 stubs) and a few hostile ones (an endless loop, os._exit and a 64 GB allocation, each
 at import). Then measures:
 
-* the floor: in one fresh interpreter, for each non-hostile submission, load it, run
-  every probe in-process on the student's code and judge it, with no sandbox at all
-  (and no plots: compare with ``--no-plots`` for an assignment that makes them);
+* the floor (benchmarks/floor.py): in one fresh interpreter, for each non-hostile
+  submission, load it, run every probe in-process on the student's code and judge it,
+  with no sandbox at all (and no plots: compare with ``--no-plots`` for an assignment
+  that makes them);
 * the batch on the non-hostile submissions with one worker, as a ratio to the floor
   (what isolation, warm sandboxes and the gradebook cost per submission);
 * the batch on the whole mix with each --jobs: submissions per second, and peak memory
@@ -21,7 +22,6 @@ A script, not a test: the machine is shared and noisy, so read ratios, not secon
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.floor import floor_seconds  # noqa: E402
 from grader import assignments  # noqa: E402
 
 HOSTILE = {
@@ -83,57 +84,6 @@ def make_class(name: str, count: int, hostile: int, folder: Path) -> dict[str, s
             (target / first_module).write_text((target / first_module).read_text() + f"\n# {student}\n")
         kinds[student] = kind
     return kinds
-
-
-# ---- the floor ----------------------------------------------------------------------
-
-
-def floor_seconds(name: str, folders: list[Path]) -> list[float]:
-    """Per-submission seconds of the in-process floor, measured in a fresh interpreter."""
-    command = [sys.executable, __file__, "--floor", name, *map(str, folders)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def run_floor(name: str, folders: list[str]) -> None:
-    """Load each submission, run every probe on it in this process and judge it."""
-    from grader.grade import reference_outcomes
-    from grader.plugin import Outcome
-    from grader.sandbox.child import Student, _BareNameAliases
-    from grader.scoring import score_check
-    from grader.submission import load
-
-    assignment = assignments.get(name)
-    checks = assignment.checks()
-    probes = list({c.probe.key: c.probe for c in checks}.values())
-    reference = reference_outcomes(assignment, probes)
-    probe_module = __import__(assignment.probes, fromlist=["_"])
-    times = []
-    for folder in folders:
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as scratch:
-            submission = load(assignment, Path(folder), Path(scratch))
-            bare = {m.split(".")[-1] for m in submission.modules.values()}
-            for module in [m for m in sys.modules if m == submission.package or m.startswith(submission.package + ".") or m in bare]:
-                del sys.modules[module]  # the previous student's copy
-            aliases = _BareNameAliases(submission.package, bare)
-            sys.path.insert(0, str(submission.root))
-            sys.meta_path.insert(0, aliases)
-            student = Student({"modules": submission.modules, "missing": submission.missing, "files": submission.files})
-            outcomes = {}
-            for probe in probes:
-                try:
-                    for logical in probe.needs:
-                        student.load(logical)
-                    value = getattr(probe_module, probe.function)(student.resolve, **probe.args)
-                    outcomes[probe.key] = Outcome("ok", value=json.loads(json.dumps(value)))
-                except BaseException as error:  # noqa: BLE001 - a student failure, as in the sandbox
-                    outcomes[probe.key] = Outcome("error", error=repr(error))
-            [score_check(c, outcomes[c.probe.key], reference[c.probe.key]) for c in checks]
-            sys.path.remove(str(submission.root))
-            sys.meta_path.remove(aliases)
-        times.append(time.perf_counter() - started)
-    print(json.dumps(times))
 
 
 # ---- the batch ----------------------------------------------------------------------
@@ -185,12 +135,7 @@ def main() -> int:
     parser.add_argument("--hostile", type=int, default=3, help="how many of them are hostile")
     parser.add_argument("--jobs", default="1,2", help="comma-separated worker counts to measure")
     parser.add_argument("--no-plots", action="store_true", help="grade without per-student plots (the floor makes none)")
-    parser.add_argument("--floor", nargs="+", help=argparse.SUPPRESS)  # internal: the floor's own process
     args = parser.parse_args()
-    if args.floor:
-        run_floor(args.floor[0], args.floor[1:])
-        return 0
-
     with tempfile.TemporaryDirectory(prefix="batch-bench-") as scratch:
         scratch = Path(scratch)
         kinds = make_class(args.assignment, args.n, args.hostile, scratch / "class")
@@ -202,7 +147,7 @@ def main() -> int:
         counts = {k: list(kinds.values()).count(k) for k in dict.fromkeys(kinds.values())}
         print(f"{args.assignment}: {args.n} submissions ({', '.join(f'{v} {k}' for k, v in counts.items())}) on {os.cpu_count()} cores")
 
-        floor = floor_seconds(args.assignment, sorted(benign.iterdir()))
+        floor, _ = floor_seconds(args.assignment, sorted(benign.iterdir()))
         per_floor = statistics.fmean(floor[1:] or floor)  # the first pays the floor's own imports
         print(f"floor (in-process, no isolation): {per_floor * 1000:.0f} ms per submission, over {len(floor)} non-hostile submissions")
 
