@@ -324,10 +324,12 @@ def measure(args, hostile: list[str], skip: set[str], scratch: Path) -> int:
     rows.append(('`python -c "import torch"`', floor_torch, floor_torch, None))
     print(f"torch-start floor: {floor_torch:.2f} s (median of {args.repeats})")
 
-    floor = floor_seconds("descent", sorted(benign.iterdir()))
+    floor, phases = floor_seconds("descent", sorted(benign.iterdir()))
     per_floor = statistics.fmean(floor[1:] or floor)
     rows.append((f"the {len(assignments.get('descent').checks())} descent checks in one process, no isolation, no plots", per_floor * n, per_floor, None))
     print(f"in-process floor: {per_floor:.2f} s per submission (mean of {len(floor) - 1}; the first, with imports: {floor[0]:.2f} s)")
+    breakdown = phase_table(phases, len(floor) - 1)
+    print(breakdown)
 
     batches = [run_batch("batch --jobs 2 --no-plots", "descent", scratch / "class", scratch, ["--jobs", "2", "--no-plots"])]
     if "plots" not in skip:
@@ -379,7 +381,7 @@ def measure(args, hostile: list[str], skip: set[str], scratch: Path) -> int:
     if not problems:
         print(f"Verdicts: every way agrees with batch --jobs 2 --no-plots on all {n} submissions.")
     if args.write_docs:
-        write_docs(table, scaling, counts, hostile, load)
+        write_docs(table, scaling, breakdown, counts, hostile, load)
         print(f"written into {DOCS.relative_to(ROOT)}")
     return 1 if problems else 0
 
@@ -389,7 +391,7 @@ def autodiff_rows(scratch: Path, floor_torch: float) -> list[tuple[str, float, f
     scratch.mkdir()
     kinds = make_class("autodiff", 20, 2, scratch / "class")
     benign = sorted(scratch / "class" / s for s, k in kinds.items() if k in ("correct", "buggy"))
-    floor = floor_seconds("autodiff", benign)
+    floor, _ = floor_seconds("autodiff", benign)
     per_floor = statistics.fmean(floor[1:] or floor)
     batch = run_batch("autodiff batch --jobs 2", "autodiff", scratch / "class", scratch, ["--jobs", "2"])
     per = batch.timed.wall / batch.count
@@ -413,14 +415,22 @@ def markdown_table(rows, floor_torch: float, per_floor: float) -> str:
         base = autodiff_floor if what.startswith("autodiff") else per_floor
         ratio_floor = f"{per / base:.1f}x" if "import torch" not in what else ""
         # one grade against one torch start; a whole batch's wall against one torch start
-        ratio_torch = f"{(per if 'grade' in what or 'import torch' in what else total) / floor_torch:.1f}x"
+        ratio_torch = f"{(per if what.startswith(('`grader grade`', '`python')) else total) / floor_torch:.1f}x"
         if "one process" in what:
             ratio_torch = ""
         lines.append(f"| {what} | {total:.1f} s | {per:.2f} s | {ratio_floor} | {ratio_torch} | {mb(peak) if peak else ''} |")
     return "\n".join(lines)
 
 
-def write_docs(table: str, scaling: str, counts: dict, hostile: list[str], load: float) -> None:
+def phase_table(phases: dict[str, float], count: int) -> str:
+    """The in-process floor's CPU per submission, by phase, largest first."""
+    lines = ["| in-process floor, per submission | CPU |", "| --- | ---: |"]
+    for phase, seconds in sorted(phases.items(), key=lambda item: -item[1]):
+        lines.append(f"| {phase} | {seconds / max(count, 1):.3f} s |")
+    return "\n".join(lines)
+
+
+def write_docs(table: str, scaling: str, breakdown: str, counts: dict, hostile: list[str], load: float) -> None:
     text = DOCS.read_text()
     if DOCS_BEGIN not in text or DOCS_END not in text:
         raise SystemExit(f"{DOCS} has no {DOCS_BEGIN} ... {DOCS_END} section to fill")
@@ -431,7 +441,7 @@ def write_docs(table: str, scaling: str, counts: dict, hostile: list[str], load:
         f"\nOne run of `benchmarks/class_bench.py` on {os.cpu_count()} cores (load average {load:.1f} at the start), "
         f"on {sum(counts.values())} descent notebooks ({what}; attacks: {', '.join(hostile) or 'none'}). "
         "\"x torch start\" is the whole batch's wall time, or one `grade`, against one `python -c \"import torch\"`.\n\n"
-        f"{table}\n\n{scaling}\n"
+        f"{table}\n\n{scaling}\n\n{breakdown}\n"
     )
     DOCS.write_text(head + DOCS_BEGIN + body + DOCS_END + tail)
 
