@@ -24,7 +24,8 @@ What it times, in this order, each as a ratio to two floors measured in the same
 * autodiff: ``batch --jobs 2`` on a generated class, against its own in-process floor.
 
 Each command's peak memory is that of its whole process tree (psutil, every 0.1 s, the
-sum of the RSS of the command and all its descendants; for Dask, the cluster's tree).
+sum over the command and all its descendants; for Dask, the cluster's tree), as RSS and as
+PSS: summed RSS counts the pages that forked processes share (torch's) once per process.
 Verdicts (score and status of each check) of every way must agree with ``batch --jobs 2
 --no-plots``; a disagreement is printed and makes the exit status 1.
 
@@ -160,34 +161,41 @@ def make_descent_class(folder: Path, hostile: list[str]) -> dict[str, str]:
 class Timed:
     wall: float
     peak_rss: int  # bytes, whole process tree
+    peak_pss: int = 0  # the same with shared pages split among their processes
     returncode: int = 0
     stderr: str = ""
 
 
-def tree_rss(root: psutil.Process) -> int:
-    total = 0
+def tree_memory(root: psutil.Process) -> tuple[int, int]:
+    """(RSS, PSS) summed over ``root`` and its descendants. Summed RSS counts a page that
+    forked processes share once per process (torch's, in every sandbox); PSS splits it."""
+    rss = pss = 0
     try:
         members = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for member in members:
         try:
-            total += member.memory_info().rss
+            full = member.memory_full_info()
         except psutil.Error:
             continue  # it ended between the listing and the reading
-    return total
+        rss += full.rss
+        pss += getattr(full, "pss", full.rss)
+    return rss, pss
 
 
 class PeakTreeRSS:
-    """Samples the tree under ``pid`` every 0.1 s while in its ``with`` block; ``.peak`` in bytes."""
+    """Samples the tree under ``pid`` every 0.1 s while in its ``with`` block; ``.peak``
+    and ``.peak_pss`` in bytes."""
 
     def __init__(self, pid: int):
-        self.root, self.peak, self.stop = psutil.Process(pid), 0, threading.Event()
+        self.root, self.peak, self.peak_pss, self.stop = psutil.Process(pid), 0, 0, threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while True:
-            self.peak = max(self.peak, tree_rss(self.root))
+            rss, pss = tree_memory(self.root)
+            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
             if self.stop.wait(0.1):
                 return
 
@@ -208,7 +216,8 @@ def timed(command: list[str], extra_tree: int | None = None) -> Timed:
         _, errors = process.communicate()
     wall = time.perf_counter() - started
     peak = mine.peak + (theirs.peak if extra_tree else 0)
-    return Timed(wall, peak, process.returncode, errors)
+    peak_pss = mine.peak_pss + (theirs.peak_pss if extra_tree else 0)
+    return Timed(wall, peak, peak_pss, process.returncode, errors)
 
 
 def torch_floor(repeats: int) -> float:
@@ -281,6 +290,10 @@ def mb(size: int) -> str:
     return f"{size / 2**20:,.0f} MB"
 
 
+def memory(timed: Timed) -> str:
+    return f"{mb(timed.peak_rss)} / {mb(timed.peak_pss)}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hostile", default="fork_bomb,output_flood,exits", help=f"attacks among {', '.join(HOSTILE)}")
@@ -319,7 +332,7 @@ def measure(args, hostile: list[str], skip: set[str], scratch: Path) -> int:
     print(f"descent: {n} notebooks ({', '.join(f'{v} {k}' for k, v in counts.items())}; attacks: {', '.join(hostile) or 'none'})")
     print(f"{os.cpu_count()} cores, load average {load:.1f} at the start, Python {platform.python_version()}")
 
-    rows: list[tuple[str, float, float, int | None]] = []  # what, total wall, per submission, peak tree RSS
+    rows: list[tuple[str, float, float, Timed | None]] = []  # what, total wall, per submission, its peak memory
     floor_torch = torch_floor(args.repeats)
     rows.append(('`python -c "import torch"`', floor_torch, floor_torch, None))
     print(f"torch-start floor: {floor_torch:.2f} s (median of {args.repeats})")
@@ -341,18 +354,18 @@ def measure(args, hostile: list[str], skip: set[str], scratch: Path) -> int:
     reference = batches[0].verdicts
     problems = []
     for batch in batches:
-        rows.append((f"`grader {batch.label}`" if batch.label != "dask" else "`grader batch --cluster` (local Dask, 2 workers)", batch.timed.wall, batch.timed.wall / batch.count, batch.timed.peak_rss))
+        rows.append((f"`grader {batch.label}`" if batch.label != "dask" else "`grader batch --cluster` (local Dask, 2 workers)", batch.timed.wall, batch.timed.wall / batch.count, batch.timed))
         problems += disagreements(batch.label, batch.verdicts, reference)
 
     grades: dict[str, Timed] = {}
     if "grade" not in skip:
         grades, verdicts = grade_each("descent", scratch / "class", scratch)
         total = sum(t.wall for t in grades.values())
-        rows.append(("`grader grade`, once per notebook", total, total / n, max(t.peak_rss for t in grades.values())))
+        rows.append(("`grader grade`, once per notebook", total, total / n, max(grades.values(), key=lambda t: t.peak_pss)))
         problems += disagreements("grade", verdicts, reference)
 
     print()
-    print(f"{'per submission':<34} {'kind':<8} {'floor':>6} {'batch j2':>8} {'plots':>6} {'j1':>6} {'grade':>6} {'grade RSS':>10}  score")
+    print(f"{'per submission':<34} {'kind':<8} {'floor':>6} {'batch j2':>8} {'plots':>6} {'j1':>6} {'grade':>6} {'grade RSS / PSS':>22}  score")
     seconds = {b.label: b.worker_seconds for b in batches}
     for student, kind in kinds.items():
         floor_of = floor[sorted(s for s, k in kinds.items() if k != "hostile").index(student)] if kind != "hostile" else None
@@ -360,8 +373,8 @@ def measure(args, hostile: list[str], skip: set[str], scratch: Path) -> int:
         for label in ("batch --jobs 2 --no-plots", "batch --jobs 2", "batch --jobs 1 --no-plots"):
             cells.append(f"{seconds[label][student]:.2f}" if label in seconds and student in seconds[label] else "-")
         g = grades.get(student)
-        cells += [f"{g.wall:.2f}" if g else "-", mb(g.peak_rss) if g else "-"]
-        widths = (6, 8, 6, 6, 6, 10)
+        cells += [f"{g.wall:.2f}" if g else "-", memory(g) if g else "-"]
+        widths = (6, 8, 6, 6, 6, 22)
         print(f"{student:<34} {kind:<8} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths)) + f"  {batches[0].scores.get(student)}")
     print("(batch columns: seconds in the worker, from the gradebook; grade: wall time of the whole command)")
 
@@ -397,17 +410,17 @@ def autodiff_rows(scratch: Path, floor_torch: float) -> list[tuple[str, float, f
     per = batch.timed.wall / batch.count
     print(
         f"autodiff, 20 folders (2 hostile): floor {per_floor * 1000:.0f} ms per submission; batch --jobs 2 "
-        f"{per:.2f} s per submission ({per / per_floor:.1f}x floor, whole batch {batch.timed.wall / floor_torch:.1f}x torch start), peak {mb(batch.timed.peak_rss)}"
+        f"{per:.2f} s per submission ({per / per_floor:.1f}x floor, whole batch {batch.timed.wall / floor_torch:.1f}x torch start), peak {memory(batch.timed)}"
     )
     return [
         ("autodiff: its checks in one process, no isolation", per_floor * 20, per_floor, None),
-        ("autodiff: `grader batch --jobs 2`", batch.timed.wall, per, batch.timed.peak_rss),
+        ("autodiff: `grader batch --jobs 2`", batch.timed.wall, per, batch.timed),
     ]
 
 
 def markdown_table(rows, floor_torch: float, per_floor: float) -> str:
     lines = [
-        "| | total | per submission | x in-process floor | x torch start | peak tree RSS |",
+        "| | total | per submission | x in-process floor | x torch start | peak tree memory, RSS / PSS |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     autodiff_floor = next((per for what, _, per, _ in rows if what.startswith("autodiff: its checks")), None)
@@ -418,7 +431,7 @@ def markdown_table(rows, floor_torch: float, per_floor: float) -> str:
         ratio_torch = f"{(per if what.startswith(('`grader grade`', '`python')) else total) / floor_torch:.1f}x"
         if "one process" in what:
             ratio_torch = ""
-        lines.append(f"| {what} | {total:.1f} s | {per:.2f} s | {ratio_floor} | {ratio_torch} | {mb(peak) if peak else ''} |")
+        lines.append(f"| {what} | {total:.1f} s | {per:.2f} s | {ratio_floor} | {ratio_torch} | {memory(peak) if peak else ''} |")
     return "\n".join(lines)
 
 
