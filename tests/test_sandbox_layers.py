@@ -195,3 +195,60 @@ def test_reaper_spares_a_sandbox_child_still_in_use():
         reaper.kill_tree(busy)
         _cleanup(waiting_orphan, waiting.pid, busy.pid)
     assert busy.returncode is not None
+
+
+# ---- CPU time, read from outside ------------------------------------------------------------
+
+# Burns ``seconds`` of its own CPU time (measured by itself), then reports it and waits.
+BURNER = "import sys, time\nwhile time.process_time() < {seconds}: pass\nprint(time.process_time(), flush=True)\n"
+TREE = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    # a grandchild that burns 0.3 s and ends (reaped: its time moves into our children's time)...
+    subprocess.run([sys.executable, "-c", sys.argv[1].format(seconds=0.3)], stdout=subprocess.DEVNULL, check=True)
+    # ...and one that burns 0.3 s and stays
+    live = subprocess.Popen([sys.executable, "-c", sys.argv[1].format(seconds=0.3) + "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    live.stdout.readline()
+    while time.process_time() < 0.2:
+        pass
+    print("ready", flush=True)
+    sys.stdin.readline()
+    live.kill()
+    live.wait()
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc through psutil like elsewhere, but the test waits on pipes")
+def test_cpu_time_counts_the_whole_tree_and_never_goes_down():
+    from grader.sandbox.cputime import TreeCPU
+
+    child = subprocess.Popen([sys.executable, "-c", TREE, BURNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        cpu = TreeCPU(child.pid)
+        used = cpu.seconds()
+        # 0.2 + 0.3 + 0.3 burnt, read in clock ticks: more than any two of them give
+        assert used > 0.65, "the child's own time, its live grandchild's and the reaped one's"
+        assert len(cpu.tree) == 2 and not cpu.runnable(), "two processes, both asleep"
+        assert cpu.seconds(refresh=False) >= used
+        child.stdin.write("\n")
+        child.stdin.flush()
+        child.wait()
+        assert cpu.seconds() == cpu.highest >= used, "once the tree is gone, what it used stays counted"
+    finally:
+        reaper.kill_tree(child)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process states as Linux reports them")
+def test_a_spinning_tree_is_runnable():
+    from grader.sandbox.cputime import TreeCPU
+
+    spinner = subprocess.Popen([sys.executable, "-c", "print(flush=True)\nwhile True: pass"], stdout=subprocess.PIPE, text=True)
+    try:
+        spinner.stdout.readline()
+        cpu = TreeCPU(spinner.pid)
+        cpu.seconds()
+        assert cpu.runnable()
+    finally:
+        reaper.kill_tree(spinner)
