@@ -11,6 +11,7 @@ grading the other batch tests cover).
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import pytest
@@ -33,6 +34,7 @@ class ScriptedPool:
     grader failed; "interrupt": the batch stops before that student's record lands)."""
 
     asked: list[list[str]] = []
+    plots: set[bool] = set()
     script: dict[str, str] = {}
 
     def __init__(self, *args, **kwargs):
@@ -46,6 +48,7 @@ class ScriptedPool:
 
     def grade(self, tasks):
         ScriptedPool.asked.append(sorted(t.student for t in tasks))
+        ScriptedPool.plots |= {t.plots for t in tasks}
         for task in sorted(tasks, key=lambda t: t.student):
             what = ScriptedPool.script.get(task.student, "graded")
             if what == "interrupt":
@@ -66,21 +69,24 @@ def batch(tmp_path, monkeypatch):
     for student in STUDENTS:
         shutil.copytree(stubs, tmp_path / "class" / student)
     monkeypatch.setattr(run, "LocalPool", ScriptedPool)
-    for export in ("write_csv", "write_feedback", "write_class_report"):  # the exports have tests of their own
-        monkeypatch.setattr(run, export, lambda *args, **kwargs: None)
-    ScriptedPool.asked, ScriptedPool.script = [], {}
+    exports: dict[str, tuple] = {}
+    for export in ("write_csv", "write_feedback", "write_class_report"):  # the exports have tests of their own: note their calls
+        monkeypatch.setattr(run, export, lambda *args, export=export, **kwargs: exports.__setitem__(export, (args, kwargs)))
+    ScriptedPool.asked, ScriptedPool.plots, ScriptedPool.script = [], set(), {}
 
-    def once(version: str = "v1", regrade: bool = False, **script: str) -> list[str]:
-        monkeypatch.setattr(run, "grader_version", lambda name: version)
+    def once(version: str = "v1", regrade: bool = False, plots: bool = True, **script: str) -> list[str]:
+        monkeypatch.setattr(run, "grader_version", lambda name: {"autodiff": version}[name])
         ScriptedPool.script = script
         asked_before = len(ScriptedPool.asked)
         options = BatchOptions("autodiff", tmp_path / "class", tmp_path / "grades.db", tmp_path / "grades.csv",
-                               tmp_path / "feedback", tmp_path / "report.html", regrade=regrade)  # fmt: skip
-        run_batch(options, live=False)
+                               tmp_path / "feedback", tmp_path / "report.html", regrade=regrade, plots=plots)  # fmt: skip
+        once.printed = io.StringIO()
+        once.result = run_batch(options, stream=once.printed, live=False)
         return ScriptedPool.asked[-1] if len(ScriptedPool.asked) > asked_before else []
 
     once.folder = tmp_path / "class"
     once.gradebook = tmp_path / "grades.db"
+    once.exports = exports
     return once
 
 
@@ -91,11 +97,33 @@ def rows(batch) -> dict[str, tuple]:
 
 def test_a_second_run_grades_no_one(batch):
     assert batch() == list(STUDENTS)
+    assert (batch.result.found, batch.result.graded, batch.result.kept, batch.result.failed, batch.result.unreadable) == (3, 3, 0, 0, 0)
+    assert batch.printed.getvalue().count("10/10") == 3, "one progress line per student"
+    assert batch.exports["write_feedback"][1] == {"only": set(STUDENTS)}
     assert batch() == []
+    assert (batch.result.found, batch.result.graded, batch.result.kept) == (3, 0, 3)
+    assert batch.exports["write_feedback"][1] == {"only": set()}, "feedback is written for those graded in this run"
+    assert batch.exports["write_csv"][0][1:] == ("autodiff", batch.gradebook.parent / "grades.csv")
+
+
+def test_a_student_gone_from_the_folder_keeps_the_grade_and_is_named(batch):
+    batch()
+    shutil.rmtree(batch.folder / "cat")
+    assert batch() == [] and batch.result.absent == ["cat"] and batch.result.found == 2
+    assert "cat" in rows(batch)
+
+
+def test_plots_are_asked_for_unless_turned_off(batch):
+    batch()
+    assert ScriptedPool.plots == {True}
+    ScriptedPool.plots = set()
+    batch(version="v2", plots=False)
+    assert ScriptedPool.plots == {False}
 
 
 def test_a_failed_grading_is_tried_again_next_run_and_only_it(batch):
     assert batch(bob="failed") == list(STUDENTS)
+    assert (batch.result.graded, batch.result.failed) == (3, 1)
     assert rows(batch)["bob"] == (FAILED, None, "v1")
     assert batch() == ["bob"]
     assert rows(batch)["bob"] == (GRADED, 10.0, "v1")
@@ -138,6 +166,14 @@ def test_a_regrade_interrupted_is_resumed_by_the_next_run_without_regrade(batch)
     assert batch() == []
 
 
+def test_a_regrade_interrupted_and_run_again_as_regrade_resumes_where_it_stopped(batch):
+    batch()
+    with pytest.raises(Interrupted):
+        batch(regrade=True, bob="interrupt")
+    assert batch(regrade=True) == ["bob", "cat"]  # the same command again: ann's new grade stands
+    assert batch() == []
+
+
 def test_a_regrade_with_a_failed_grading_stays_unfinished(batch):
     batch()
     assert batch(regrade=True, bob="failed") == list(STUDENTS)
@@ -149,3 +185,41 @@ def test_a_finished_regrade_is_not_asked_again(batch):
     batch()
     assert batch(regrade=True) == list(STUDENTS)
     assert batch() == []
+
+
+# ---- the gradebook's keys: one file may hold a whole course ------------------------------
+
+
+def _record(student: str, score: float = 1.0, artifacts: dict | None = None) -> dict:
+    checks = [{"name": f"f: check {i}", "score": score, "max_score": 1.0, "status": "passed", "output": ""} for i in range(2)]
+    return {"student": student, "state": GRADED, "hash": "h", "grader_version": "v", "score": 2 * score, "max_score": 2.0,
+            "seconds": 0.1, "checks": checks, "artifacts": artifacts or {}}  # fmt: skip
+
+
+def test_each_assignment_has_its_own_rows_and_unfinished_regrade(tmp_path):
+    with Gradebook(tmp_path / "g.db") as book:
+        book.record("autodiff", _record("zoe"))
+        book.record("autodiff", _record("amy"))
+        book.record("descent", _record("zoe", 0.0))
+        assert [r["student"] for r in book.submissions("autodiff")] == ["amy", "zoe"]
+        assert [r["score"] for r in book.submissions("descent")] == [0.0]
+        assert [(r["student"], r["position"]) for r in book.checks("autodiff")] == [("amy", 0), ("amy", 1), ("zoe", 0), ("zoe", 1)]
+        assert [(r["name"], r["score"]) for r in book.checks("descent", "zoe")] == [("f: check 0", 0.0), ("f: check 1", 0.0)]
+        book.set_meta("autodiff", "regrade_since", "t1")
+        assert book.get_meta("autodiff", "regrade_since") == "t1" and book.get_meta("descent", "regrade_since") is None
+        book.set_meta("descent", "regrade_since", "t2")
+        book.delete_meta("autodiff", "regrade_since")
+        assert book.get_meta("autodiff", "regrade_since") is None and book.get_meta("descent", "regrade_since") == "t2"
+        assert set(book.fingerprints("autodiff")) == {"amy", "zoe"} and book.fingerprints("autodiff")["zoe"].state == GRADED
+
+
+def test_a_plot_shared_by_students_is_stored_once_and_dropped_when_no_grade_uses_it(tmp_path):
+    with Gradebook(tmp_path / "g.db") as book:
+        book.record("descent", _record("amy", artifacts={"loss.png": b"same", "own.png": b"amy"}))
+        book.record("descent", _record("zoe", artifacts={"loss.png": b"same"}))
+        assert book.artifacts("descent", "amy") == [("loss.png", b"same"), ("own.png", b"amy")]
+        assert book.db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 2
+        book.record("descent", _record("amy"))  # amy's new grade has no plots
+        book.drop_unused_blobs()
+        assert book.artifacts("descent", "amy") == [] and book.artifacts("descent", "zoe") == [("loss.png", b"same")]
+        assert book.db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1

@@ -98,13 +98,13 @@ def test_guard_all_guards_the_named_checks_and_leaves_the_others():
     other = Check("g: other", 2, Probe("other", "other"), _equal_to("x", 1))
     result = guard_all([PUBLIC, other], [VARIANT_CHECK], "toy_probes")
     assert [c.name for c in result] == ["f: doubles", "g: other"]
-    assert result[0].probe.function == "guarded" and result[1] is other
+    assert result[0].probe.function == "guarded" and result[0].probe.args["module"] == "toy_probes" and result[1] is other
 
 
 def test_guard_all_refuses_a_variant_without_a_public_check():
-    stray = Check("h: nothing", 1, Probe("h", "h"), _equal_to("x", 1))
-    with pytest.raises(PluginError, match="hidden variants name no public check: h: nothing"):
-        guard_all([PUBLIC], [VARIANT_CHECK, stray], "toy_probes")
+    strays = [Check(f"{name}: nothing", 1, Probe(name, name), _equal_to("x", 1)) for name in ("i", "h")]
+    with pytest.raises(PluginError, match="hidden variants name no public check: h: nothing, i: nothing$"):
+        guard_all([PUBLIC], [VARIANT_CHECK, *strays], "toy_probes")
 
 
 def test_guard_all_refuses_checks_of_one_probe_guarded_differently():
@@ -119,5 +119,5 @@ def test_a_private_copy_replaces_inputs_and_leaves_the_public_module_alone():
 
     copy = private_copy("grader.assignments.autodiff.checks", PREDICTION=[[1.0]])
     assert copy is not public and copy.PREDICTION == [[1.0]] and public.PREDICTION != [[1.0]]
-    with pytest.raises(PluginError, match="has no NOT_AN_INPUT to replace"):
-        private_copy("grader.assignments.autodiff.checks", NOT_AN_INPUT=1)
+    with pytest.raises(PluginError, match="has no NOT_AN_INPUT, NOR_THIS to replace"):
+        private_copy("grader.assignments.autodiff.checks", NOT_AN_INPUT=1, PREDICTION=[[1.0]], NOR_THIS=2)
