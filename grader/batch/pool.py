@@ -3,7 +3,9 @@
 Workers are forked from a fork server that has already imported the grader, the
 assignment's checks and torch, so starting one (at the beginning, or to replace one)
 costs a fork rather than an interpreter start and a torch import. Each keeps a warm
-sandbox (``worker.WarmGrader``); student code runs only in those sandboxes.
+sandbox (``worker.WarmGrader``): where the sandbox allows it, one zygote that forks
+each student's child (grader/sandbox/forkserver.py). Student code runs only in those
+children.
 
 The main process hands one task to each idle worker and so always knows which
 student a worker holds: a worker that dies or hangs costs only that student, who
@@ -24,7 +26,7 @@ from typing import Iterable, Iterator
 
 from grader.batch.worker import Task, close_warm_graders, failure_record, grade_task, warm_grader
 from grader.grade import one_thread_for_torch
-from grader.sandbox import reaper
+from grader.sandbox import forkserver, reaper
 from grader.sandbox.runner import Limits
 
 DEFAULT_SUBMISSION_TIMEOUT = 900.0  # a backstop: each probe has its own limit well below this
@@ -62,6 +64,7 @@ def _serve(conn, assignment: str, limits: Limits | None) -> None:
         pass
     finally:
         close_warm_graders()
+        forkserver.stop_all()  # a pool process ends without atexit handlers
 
 
 class _Worker:

@@ -137,6 +137,8 @@ def _hide(paths: list[str]) -> None:
     """In a private mount namespace as root: an empty tmpfs over each hidden directory."""
     libc = ctypes.CDLL(None, use_errno=True)
     for path in paths:
+        if not os.path.lexists(path):  # under a folder covered and not bound back: the child cannot reach it
+            continue
         source, kind, flags = (b"tmpfs", b"tmpfs", MS_NOSUID | MS_NODEV) if os.path.isdir(path) else (b"/dev/null", None, MS_BIND)
         if libc.mount(source, path.encode(), kind, flags, None):
             raise OSError(ctypes.get_errno(), f"hide {path}")
@@ -169,7 +171,8 @@ def _confine_and_exec(spec: dict, command: list[str]) -> None:
     child = os.fork()
     if child == 0:
         try:  # only the child is confined: the supervisor stays out of its reach (another uid, another domain)
-            _become_student(uid, spec["landlock"])
+            if not spec.get("zygote"):  # a fork server confines each of its forks itself (forkserver.py)
+                _become_student(uid, spec["landlock"])
             os.execv(command[0], command)
         except BaseException as error:
             os.write(2, f"sandbox: {type(error).__name__}: {error}\n".encode())

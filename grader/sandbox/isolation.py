@@ -169,13 +169,16 @@ class Layers:
         self.namespaces, self.drop, self.landlock = namespaces, drop, landlock
 
 
-def _build(layers: Layers, scratch: Path, uid: int | None, command: list[str]) -> list[str]:
+def _build(layers: Layers, scratch: Path, uid: int | None, command: list[str], zygote: bool = False) -> list[str]:
+    """``zygote``: ``command`` is a fork server, which stays root and confines each fork itself
+    (grader/sandbox/forkserver.py); its ``work/`` is closed to the forks' uids."""
     view = View.for_scratch(scratch)
     work = scratch / "work"
     mounts = layers.namespaces == "unshare"  # root, or root in a user namespace of its own: it may mount
-    cover, keep = _covered(view, uid) if mounts else ([], [])
+    cover, keep = _covered(view, ROOT_UID_BASE if zygote else uid) if mounts else ([], [])
     spec = {
         "namespace": layers.namespaces is not None,
+        "zygote": zygote,
         "uid": uid,
         "cover": cover,  # private folders hiding the interpreter from the child's uid: emptied...
         "keep": keep,  # ...and what the child reads, bound (back) read-only
@@ -186,7 +189,7 @@ def _build(layers: Layers, scratch: Path, uid: int | None, command: list[str]) -
     trampoline = [sys.executable, "-I", "-S", str(Path(__file__).with_name("confine.py").resolve()), json.dumps(spec), "--", *command]
     rootless = _grader_uid() != 0
     if layers.namespaces == "bwrap":
-        return [_which("bwrap"), *_bwrap_args(view, work, rootless), "--", *trampoline]
+        return [_which("bwrap"), *_bwrap_args(view, work, rootless, "0700" if zygote else "01777"), "--", *trampoline]
     if layers.namespaces == "unshare":
         return [_which("unshare"), *_unshare_args(rootless), "--", *trampoline]
     return trampoline
@@ -406,7 +409,7 @@ def _hidden(grader: Path) -> list[Path]:
     return sorted(set(hidden))
 
 
-def _bwrap_args(view: View, work: Path, rootless: bool) -> list[str]:
+def _bwrap_args(view: View, work: Path, rootless: bool, work_perms: str = "01777") -> list[str]:
     args = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     # --as-pid-1: the trampoline's supervisor is the namespace's init, so when it ends
     # everything ends (bwrap's own init would outlive bwrap as an orphan of the grader's).
@@ -430,8 +433,8 @@ def _bwrap_args(view: View, work: Path, rootless: bool) -> list[str]:
     # /tmp and the scratch folder are read-only; the child writes only in work/, a tmpfs of
     # capped size, so it can fill neither the grader's disk nor its memory.
     args += [*_parents([view.scratch]), "--ro-bind", str(view.scratch), str(view.scratch)]
-    args += ["--remount-ro", "/tmp", "--perms", "01777", "--size", str(WORK_BYTES), "--tmpfs", str(work)]
-    args += ["--perms", "01777", "--dir", str(work / "home")]
+    args += ["--remount-ro", "/tmp", "--perms", work_perms, "--size", str(WORK_BYTES), "--tmpfs", str(work)]
+    args += ["--perms", work_perms, "--dir", str(work / "home")]
     return args + ["--chdir", str(work)]
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.plugin import Assignment, Outcome, Probe
-from grader.sandbox import answers, isolation, reaper
+from grader.sandbox import answers, forkserver, isolation, reaper
 from grader.sandbox.cputime import TreeCPU
 from grader.submission import Submission
 
@@ -85,24 +85,53 @@ class _Budget:
 class _Output:
     """Drains a pipe on a thread so a chatty child never blocks, keeping only a capped head."""
 
+    CATCH_UP_SECONDS = 0.5  # at most this long for output already in the pipe when an answer came
+
     def __init__(self, stream, cap: int):
         self.chunks: list[bytes] = []
         self.kept = 0
         self.dropped = 0
         self.cap = cap
         self.lock = threading.Lock()
+        self.stream = stream
+        self.waiting = False  # the thread is about to read, with everything it read before kept
         self.thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
         self.thread.start()
 
     def _drain(self, stream):
-        for chunk in iter(lambda: stream.read1(65536), b""):
+        while True:
             with self.lock:
+                self.waiting = True
+            chunk = stream.read1(65536)
+            with self.lock:
+                self.waiting = False
+                if not chunk:
+                    return
                 room = self.cap - self.kept
                 self.chunks.append(chunk[:room]) if room > 0 else None
                 self.kept += min(room, len(chunk)) if room > 0 else 0
                 self.dropped += max(0, len(chunk) - max(room, 0))
 
+    def _catch_up(self) -> None:
+        """The child flushes its output before it answers: wait (briefly) until what it
+        printed is read, so a probe's output is not taken before it arrives (POSIX only:
+        Windows cannot poll a pipe)."""
+        if sys.platform == "win32":
+            return
+        import select
+
+        deadline = time.monotonic() + self.CATCH_UP_SECONDS
+        while time.monotonic() < deadline and self.thread.is_alive():
+            with self.lock:
+                try:
+                    if self.waiting and not select.select([self.stream], [], [], 0)[0]:
+                        return
+                except (OSError, ValueError):  # closed: nothing more to read
+                    return
+            time.sleep(0.005)
+
     def take(self) -> str:
+        self._catch_up()
         with self.lock:
             text = b"".join(self.chunks).decode("utf-8", "replace")
             if self.dropped:
@@ -177,24 +206,34 @@ class Child:
     def __init__(self, assignment: Assignment, limits: Limits | None = None, scratch: Path | None = None):
         self.limits = limits or Limits()
         self.owns_scratch = scratch is None
-        self.scratch = Path(tempfile.mkdtemp(prefix="grader-")) if scratch is None else scratch
+        forked = forkserver.enabled() and (scratch is None or forkserver.serves(scratch))
+        if scratch is None:
+            scratch = Path(tempfile.mkdtemp(prefix="grader-", dir=forkserver.scratch_root() if forked else None))
+        self.scratch = scratch
         workdir = self.scratch / "work"
         workdir.mkdir(exist_ok=True)
         answer_read, answer_write = os.pipe()
-        answer_name, spawn = _spawn_options(answer_write, self.limits)
-        command = [sys.executable, "-I", "-m", "grader.sandbox.child", assignment.probes, answer_name]
-        self.command, self.notes = isolation.wrap(command, scratch=self.scratch)
-        self.process = subprocess.Popen(
-            self.command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            env=isolation.environment(workdir),
-            **spawn,
-        )
-        reaper.track(self.process.pid)
-        self.meter = TreeCPU(self.process.pid)
+        self.meter: TreeCPU | None = None
+        if forked:  # forked from a warm sandbox when the child is first needed; started now if there is none
+            request, self.notes = forkserver.child_spec(self.scratch)
+            request["environment"] = isolation.environment(workdir)
+            self.process = forkserver.Forked(assignment.probes, self.limits, request, answer_write)
+            forkserver.warm(assignment.probes, self.limits)
+        else:
+            answer_name, spawn = _spawn_options(answer_write, self.limits)
+            command = [sys.executable, "-I", "-m", "grader.sandbox.child", assignment.probes, answer_name]
+            command, self.notes = isolation.wrap(command, scratch=self.scratch)
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env=isolation.environment(workdir),
+                **spawn,
+            )
+            reaper.track(self.process.pid)
+            self.meter = TreeCPU(self.process.pid)
         self.stopped_by: str | None = None  # why the last read gave up: "cpu", "wall", "idle", or None (the pipe closed)
         os.close(answer_write)
         self.answers = _AnswerPipe(answer_read)
@@ -203,8 +242,15 @@ class Child:
         self.buffer = b""
         self.blamed_module: str | None = None
 
+    def _begin(self) -> None:
+        """A forked child is asked for when first needed: the zygote may still serve another."""
+        if self.meter is None:
+            self.process.start()
+            self.meter = TreeCPU(self.process.pid)
+
     def attach(self, submission: Submission) -> None:
         """Tell the child where the submission's files are; it imports them lazily, per probe."""
+        self._begin()
         config = {
             "root": str(submission.root),
             "package": submission.package,
@@ -225,6 +271,7 @@ class Child:
         """Run one probe. After a timeout or crash, ``blamed_module`` names the student
         module the child was importing at the time, if it was importing one."""
         self.blamed_module = None
+        self._begin()
         if not self.started:  # starting Python and importing the probes (torch too) has its own allowance
             try:
                 ready = self._read_message(_Budget(self.meter, self.limits.startup_seconds, self.limits))
@@ -320,7 +367,10 @@ class Child:
     def close(self, keep_scratch: bool = False) -> None:
         """Kill the child and everything it started; remove the scratch folder if it is ours
         (a replacement child for the same submission keeps it)."""
-        reaper.kill_tree(self.process)
+        if isinstance(self.process, forkserver.Forked):
+            self.process.kill()
+        else:
+            reaper.kill_tree(self.process)
         for stream in (self.process.stdin, self.answers):
             try:
                 stream.close()
