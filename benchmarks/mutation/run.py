@@ -2,8 +2,8 @@
 
 A benchmark, not a CI step: it takes tens of minutes. It copies the last commit (with the
 test files below as they are now) into a work folder with its own environment (see
-benchmarks/planted_bugs.py), writes mutmut's configuration there, and runs mutmut with one
-worker at low priority. Then it prints, per module, how many mutants the tests killed, how
+benchmarks/planted_bugs.py), once per module, writes mutmut's configuration there with that
+module's tests, and runs mutmut with one worker at low priority. Then it prints, per module, how many mutants the tests killed, how
 many survived and how many timed out, and lists the survivors; docs/mutation.md explains
 each.
 
@@ -37,32 +37,34 @@ from planted_bugs import NICE, make_copy  # noqa: E402
 TARGETS = {
     "grader/judging.py": ["tests/test_limits.py::test_a_judge_asked_for_gigabytes_fails_the_check_and_the_grader_goes_on",
                           "tests/test_limits.py::test_a_judge_that_raises_on_hostile_data_fails_only_its_check",
-                          "tests/test_limits.py::test_a_judge_starved_of_cpu_is_ungraded_not_failed"],
+                          "tests/test_limits.py::test_a_judge_starved_of_cpu_is_ungraded_not_failed",
+                          "tests/test_judging_limits.py"],
     "grader/scoring.py": ["tests/test_scoring_rules.py"],
     "grader/variants.py": ["tests/test_variants_guard.py",
                            "tests/test_private.py::test_hidden_checks_must_live_under_the_reference",
                            "tests/test_private.py::test_a_variant_must_name_a_public_check",
                            "tests/test_private.py::test_each_public_check_is_guarded_with_its_name_and_points_kept"],
     "grader/assignments/autodiff/checks.py": ["tests/test_scoring_rules.py"],
-    "grader/batch/gradebook.py": ["tests/test_resume.py",
+    "grader/batch/gradebook.py": ["tests/test_resume.py::test_each_assignment_has_its_own_rows_and_unfinished_regrade",
+                                  "tests/test_resume.py::test_a_plot_shared_by_students_is_stored_once_and_dropped_when_no_grade_uses_it",
                                   "tests/test_batch.py::test_gradebook_writes_a_student_entirely_or_not_at_all",
                                   "tests/test_batch.py::test_a_grader_failure_never_replaces_a_grade_of_the_same_files_and_grader",
                                   "tests/test_limits.py::test_a_grading_that_fails_under_a_new_grader_does_not_keep_the_old_grade",
                                   "tests/test_limits.py::test_a_new_file_version_that_fails_does_not_keep_the_old_files_grade"],
-    "grader/batch/run.py": ["tests/test_resume.py"],
     "grader/sandbox/answers.py": ["tests/test_limits.py::test_an_answer_out_of_bounds_is_rejected_before_it_costs_memory",
                                   "tests/test_limits.py::test_floats_decode_as_floats_nan_and_infinities_included"],
     # Not the reaper's tests: they make the test process a child subreaper, and mutmut's
     # own process, which runs them once to map tests to functions, would then wait on orphans.
     "grader/sandbox/cputime.py": ["tests/test_sandbox_layers.py::test_cpu_time_counts_the_whole_tree_and_never_goes_down",
                                   "tests/test_sandbox_layers.py::test_a_spinning_tree_is_runnable"],
+    "grader/batch/run.py": ["tests/test_resume.py"],  # the slowest: each of its tests runs several batches
 }
-OWN_TESTS = ["tests/test_scoring_rules.py", "tests/test_resume.py", "tests/test_sandbox_layers.py", "tests/test_variants_guard.py"]
+OWN_TESTS = ["tests/test_scoring_rules.py", "tests/test_resume.py", "tests/test_sandbox_layers.py", "tests/test_variants_guard.py",
+             "tests/test_judging_limits.py"]
 ALSO_COPY = ["reference", "examples", "assignments", "tests", "pyproject.toml"]
 
 
-def config(targets: dict[str, list[str]]) -> str:
-    tests = sorted({t for selection in targets.values() for t in selection})
+def config(module: str, tests: list[str]) -> str:
 
     def lines(values):
         return "".join(f"\n    {v}" for v in values)
@@ -70,7 +72,7 @@ def config(targets: dict[str, list[str]]) -> str:
     return (
         "[mutmut]\n"
         "source_paths = grader\n"
-        f"only_mutate ={lines(targets)}\n"
+        f"only_mutate ={lines([module])}\n"
         f"also_copy ={lines(ALSO_COPY)}\n"
         f"pytest_add_cli_args_test_selection ={lines(tests)}\n"
         "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
@@ -78,13 +80,13 @@ def config(targets: dict[str, list[str]]) -> str:
     )
 
 
-def results(tree: Path, targets: dict[str, list[str]]) -> dict[str, dict]:
+def results(work: Path, targets: dict[str, list[str]]) -> dict[str, dict]:
     """Per module: counts by status and the surviving mutants' names, from mutmut's .meta files."""
     from mutmut.stats import status_by_exit_code
 
     summary = {}
     for module in targets:
-        meta = tree / "mutants" / f"{module}.meta"
+        meta = work / slug(module) / "tree" / "mutants" / f"{module}.meta"
         codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
         statuses = {name: status_by_exit_code[code] for name, code in codes.items()}
         summary[module] = {
@@ -93,6 +95,10 @@ def results(tree: Path, targets: dict[str, list[str]]) -> dict[str, dict]:
             "untested": sorted(n for n, s in statuses.items() if s == "no tests"),
         }
     return summary
+
+
+def slug(module: str) -> str:
+    return module.removesuffix(".py").replace("/", ".")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,18 +110,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     targets = {m: t for m, t in TARGETS.items() if not args.words or any(w in m for w in args.words)}
     work = args.work or Path(tempfile.mkdtemp(prefix="mutation-"))
-    tree, python = work / "tree", work / "venv" / "bin" / "python"
     if not args.report_only:
-        if tree.exists():
-            parser.error(f"{work} already holds a run: pass --report-only, or another --work")
-        work.mkdir(parents=True, exist_ok=True)
-        make_copy(work, OWN_TESTS)
-        (tree / "setup.cfg").write_text(config(targets))
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-        command = ["nice", "-n", str(NICE), str(python), "-m", "mutmut", "run", "--max-children", "1"]
-        print(f"mutmut in {tree}: {' '.join(command)}", flush=True)
-        subprocess.run(command, cwd=tree, env=env, check=False)
-    summary = results(tree, targets)
+        for module, tests in targets.items():  # one mutmut run per module: each with its own tests
+            place = work / slug(module)
+            if place.exists():
+                parser.error(f"{place} already holds a run: pass --report-only, or another --work")
+            place.mkdir(parents=True)
+            tree, python = make_copy(place, OWN_TESTS)
+            (tree / "setup.cfg").write_text(config(module, tests))
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+            command = ["nice", "-n", str(NICE), str(python), "-m", "mutmut", "run", "--max-children", "1"]
+            print(f"{module}: {' '.join(command)} in {tree}", flush=True)
+            subprocess.run(command, cwd=tree, env=env, check=False, stdout=subprocess.DEVNULL)
+    summary = results(work, targets)
     print(f"\n{'module':42} {'killed':>7} {'survived':>9} {'timeout':>8} {'no tests':>9} {'other':>6}")
     for module, entry in summary.items():
         c = entry["counts"]
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  survived: {name}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\nDetails: cd {tree} && {python} -m mutmut show NAME")
+    print(f"\nDetails: cd {work}/MODULE/tree && ../venv/bin/python -m mutmut show NAME")
     return 0
 
 
