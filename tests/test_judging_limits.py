@@ -90,7 +90,8 @@ def test_the_thread_clock_reads_the_judges_own_cpu_time(clock, monkeypatch):
         read = judging._thread_cpu(thread)
         while "own" not in measured:
             time.sleep(0.01)
-        assert read() >= measured["own"] - 0.02 >= 0.08  # psutil reads clock ticks (10 ms)
+        # psutil reads clock ticks (10 ms); the main thread, which imported everything, has used far more
+        assert measured["own"] - 0.02 <= read() <= measured["own"] + 0.05 and measured["own"] >= 0.1
     finally:
         done.set()
         thread.join()
