@@ -197,7 +197,8 @@ def _record(student: str, score: float = 1.0, artifacts: dict | None = None) -> 
 
 
 def test_each_assignment_has_its_own_rows_and_unfinished_regrade(tmp_path):
-    with Gradebook(tmp_path / "g.db") as book:
+    path = tmp_path / "course" / "2026" / "g.db"  # its folders are made
+    with Gradebook(path) as book:
         book.record("autodiff", _record("zoe"))
         book.record("autodiff", _record("amy"))
         book.record("descent", _record("zoe", 0.0))
@@ -211,6 +212,9 @@ def test_each_assignment_has_its_own_rows_and_unfinished_regrade(tmp_path):
         book.delete_meta("autodiff", "regrade_since")
         assert book.get_meta("autodiff", "regrade_since") is None and book.get_meta("descent", "regrade_since") == "t2"
         assert set(book.fingerprints("autodiff")) == {"amy", "zoe"} and book.fingerprints("autodiff")["zoe"].state == GRADED
+    with Gradebook(path) as book:  # what was written is on disk: a killed batch's next run reads it
+        assert book.get_meta("descent", "regrade_since") == "t2" and book.get_meta("autodiff", "regrade_since") is None
+        assert [r["student"] for r in book.submissions("autodiff")] == ["amy", "zoe"]
 
 
 def test_a_plot_shared_by_students_is_stored_once_and_dropped_when_no_grade_uses_it(tmp_path):
