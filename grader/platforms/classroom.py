@@ -179,9 +179,8 @@ def points_by_function(checks: list[Check]) -> dict[str, tuple[int, float]]:
     """Function -> (number of checks, points), in the checks' order."""
     table: dict[str, tuple[int, float]] = {}
     for check in checks:
-        function = check.name.split(":", 1)[0].strip()
-        count, points = table.get(function, (0, 0.0))
-        table[function] = (count + 1, points + check.points)
+        count, points = table.get(check.function, (0, 0.0))
+        table[check.function] = (count + 1, points + check.points)
     return table
 
 
