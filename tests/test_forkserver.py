@@ -238,3 +238,25 @@ def test_forks_run_under_the_sandboxs_limits(tmp_path, probe):
     """
     outcome, made = graded(student(tmp_path, "bomb", bomb), probe)
     assert outcome.status == "ok" and made is not None and made < Limits().processes, (outcome, made)
+
+
+def test_a_child_cannot_read_a_sibling_scratch_folder_even_knowing_its_path(tmp_path, probe):
+    """Another child's scratch folder (made ahead of need, its submission copied in) sits
+    beside this one's; its own Landlock domain keeps it out even of a path it guesses."""
+    sibling = Child(AUTODIFF)
+    try:
+        load(AUTODIFF, student(tmp_path, "sibling", "SIBLING = 'its answers'"), sibling.scratch)
+        copied = next(sibling.scratch.rglob("list2d.py"))
+        assert "its answers" in copied.read_text()
+        code = f"""
+            import json
+            try:
+                seen = open({str(copied)!r}).read()[-40:]
+            except OSError as error:
+                seen = type(error).__name__
+            print("{REPORT}" + json.dumps(seen), flush=True)
+        """
+        outcome, seen = graded(student(tmp_path, "reader", code), probe)
+        assert outcome.status == "ok" and seen == "PermissionError", (outcome, seen)
+    finally:
+        sibling.close()

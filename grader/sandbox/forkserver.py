@@ -44,11 +44,13 @@ _root: Path | None = None
 
 def enabled() -> bool:
     """Whether children are forked here without weakening the sandbox: that needs a pid
-    namespace (so the zygote can end everything a child left) and root's power to give each
-    fork a uid and mount namespace of its own; elsewhere each child is a sandbox of its own.
-    ``GRADER_FORKSERVER=0`` turns it off."""
+    namespace (so the zygote can end everything a child left), root's power to give each
+    fork a uid and mount namespace of its own, and Landlock (the children's scratch folders
+    share one folder in the zygote's view; each child's domain keeps it out of the others).
+    Elsewhere each child is a sandbox of its own. Off unless ``GRADER_FORKSERVER=1``."""
     layers = isolation.probe().layers
-    return isolation.LINUX and layers.namespaces is not None and layers.drop and os.environ.get("GRADER_FORKSERVER", "0") != "0"
+    wanted = os.environ.get("GRADER_FORKSERVER", "0") != "0"
+    return wanted and isolation.LINUX and layers.namespaces is not None and layers.drop and layers.landlock > 0
 
 
 def scratch_root() -> Path:
