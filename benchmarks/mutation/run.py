@@ -38,7 +38,7 @@ TARGETS = {
     "grader/judging.py": ["tests/test_limits.py::test_a_judge_asked_for_gigabytes_fails_the_check_and_the_grader_goes_on",
                           "tests/test_limits.py::test_a_judge_that_raises_on_hostile_data_fails_only_its_check",
                           "tests/test_limits.py::test_a_judge_starved_of_cpu_is_ungraded_not_failed",
-                          "tests/test_judging_limits.py"],
+                          "tests/test_judging_limits.py", "tests/test_answer_bounds.py"],
     "grader/scoring.py": ["tests/test_scoring_rules.py"],
     "grader/variants.py": ["tests/test_variants_guard.py",
                            "tests/test_private.py::test_hidden_checks_must_live_under_the_reference",
@@ -52,7 +52,8 @@ TARGETS = {
                                   "tests/test_limits.py::test_a_grading_that_fails_under_a_new_grader_does_not_keep_the_old_grade",
                                   "tests/test_limits.py::test_a_new_file_version_that_fails_does_not_keep_the_old_files_grade"],
     "grader/sandbox/answers.py": ["tests/test_limits.py::test_an_answer_out_of_bounds_is_rejected_before_it_costs_memory",
-                                  "tests/test_limits.py::test_floats_decode_as_floats_nan_and_infinities_included"],
+                                  "tests/test_limits.py::test_floats_decode_as_floats_nan_and_infinities_included",
+                                  "tests/test_answer_bounds.py"],
     # Not the reaper's tests: they make the test process a child subreaper, and mutmut's
     # own process, which runs them once to map tests to functions, would then wait on orphans.
     "grader/sandbox/cputime.py": ["tests/test_sandbox_layers.py::test_cpu_time_counts_the_whole_tree_and_never_goes_down",
@@ -60,7 +61,7 @@ TARGETS = {
     "grader/batch/run.py": ["tests/test_resume.py"],  # the slowest: each of its tests runs several batches
 }
 OWN_TESTS = ["tests/test_scoring_rules.py", "tests/test_resume.py", "tests/test_sandbox_layers.py", "tests/test_variants_guard.py",
-             "tests/test_judging_limits.py"]
+             "tests/test_judging_limits.py", "tests/test_answer_bounds.py"]
 ALSO_COPY = ["reference", "examples", "assignments", "tests", "pyproject.toml"]
 
 
