@@ -100,6 +100,8 @@ def apply_limits(limits) -> None:
 
 def environment(workdir: Path) -> dict[str, str]:
     """A minimal environment: no tokens or secrets of the grader's own leak to student code."""
+    from grader import assignments  # late: the assignments import the sandbox's callers
+
     home = workdir / "home"
     if not home.is_dir() or home.is_symlink():  # a previous child may have replaced it
         _remove(home)
@@ -117,6 +119,7 @@ def environment(workdir: Path) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
         "GRADER_SANDBOX": "1",  # lets the reaper recognise the child's orphans
+        **assignments.setting(),  # the course's own assignment folders: the child imports their probes
         # Windows' Python and its DLLs need to know where Windows is; absent elsewhere.
         **{name: os.environ[name] for name in ("VIRTUAL_ENV", "SYSTEMROOT", "WINDIR") if name in os.environ},
     }
@@ -372,12 +375,15 @@ class View:
     def for_scratch(cls, scratch: Path) -> View:
         import site
 
+        from grader import assignments  # late: the assignments import the sandbox's callers
+
         grader = Path(__file__).resolve().parent.parent
         python = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent.parent}
         python |= {Path(p) for p in site.getsitepackages()}
         read = [Path(p) for p in (*SYSTEM_DIRS, *ETC_FILES)]
         read += sorted(_outermost({p.resolve() for p in python if p.exists()}) - {Path("/")})
         read.append(grader)
+        read += assignments.COURSE_FOLDERS  # read-only; their hidden modules are hidden as the grader's own
         return cls([p for p in read if os.path.lexists(p)], scratch, _hidden(grader))
 
     def landlock_rules(self) -> list[tuple[str, str]]:
