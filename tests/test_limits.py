@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -127,6 +128,45 @@ def test_a_start_up_that_runs_past_its_allowance_is_ungraded_not_charged(fresh_c
     outcomes = run(descent.reference_dir, probes, limits, descent)
     assert {o.status for o in outcomes.values()} == {"ungraded"}
     assert len(fresh_children) == 1
+
+
+def test_a_sandbox_that_fails_to_start_leaves_the_student_ungraded_not_zero(tmp_path, fresh_children):
+    """A child that dies before it is ready has run none of the submission (here the probes
+    it must import are missing, as on a broken install): retried once, then ungraded."""
+    broken = replace(AUTODIFF, probes="grader.assignments.autodiff.probes_that_are_not_installed")
+    probes = list({c.probe.key: c.probe for c in AUTODIFF.checks()}.values())[:2]
+    outcomes = run(AUTODIFF.reference_dir, probes, assignment=broken)
+    assert {o.status for o in outcomes.values()} == {"ungraded"}
+    assert "failed to start" in next(iter(outcomes.values())).error
+    assert len(fresh_children) == 1
+
+
+def test_a_child_that_dies_after_student_code_ran_is_charged_to_the_student(tmp_path, checks):
+    """Once the submission has run in the scratch folder, a replacement that cannot start
+    may be the submission's doing (it could have changed its work folder): a crash, not ungraded."""
+    folder = student(tmp_path, mean="import os; os._exit(3)")
+    outcomes = run(folder, [probe_of(checks, "List2D.mean", 10.0)])
+    assert [o.status for o in outcomes.values()] == ["crashed"] and "exit()" in next(iter(outcomes.values())).error
+
+
+def test_scratch_folders_go_where_a_child_without_namespaces_can_reach_them(monkeypatch):
+    """As root without namespaces the child runs as its own uid straight on the real file
+    system: a TMPDIR under a private folder (mode 700) would be out of its reach."""
+    from grader.sandbox import isolation
+
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # not pytest's folder, which is private itself
+    try:
+        (base / "tmp").mkdir()
+        base.chmod(0o700)
+        monkeypatch.setattr(tempfile, "tempdir", str(base / "tmp"))
+        monkeypatch.setattr(isolation, "probe", lambda: type("Plan", (), {"layers": isolation.Layers(None, True, 0)})())
+        assert isolation.scratch_base() == "/tmp"
+        base.chmod(0o711)
+        assert isolation.scratch_base() == str(base / "tmp")
+        monkeypatch.setattr(isolation, "probe", lambda: type("Plan", (), {"layers": isolation.Layers("unshare", True, 0)})())
+        assert isolation.scratch_base() is None  # with namespaces the scratch folder is bound into the child's view
+    finally:
+        shutil.rmtree(base)
 
 
 def test_a_probe_that_spins_past_its_cpu_time_is_a_timeout_charged_to_the_student(tmp_path, checks, fresh_children):

@@ -493,6 +493,22 @@ def _which(name: str) -> str | None:
     return shutil.which(name, path="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
 
 
+def scratch_base() -> str | None:
+    """Where scratch folders go: the temporary folder (None), unless a child without
+    namespaces runs as a uid of its own and could not reach it there (a TMPDIR under a
+    private home); then the system's, which every uid can traverse."""
+    if not LINUX or probe().layers.namespaces or not probe().layers.drop:
+        return None
+    import tempfile
+
+    return next((base for base in (tempfile.gettempdir(), "/tmp", "/var/tmp") if _searchable(Path(base))), None)
+
+
+def _searchable(folder: Path) -> bool:
+    """Whether another uid can reach inside ``folder``: it and every folder above it are searchable by others."""
+    return all(part.stat().st_mode & 0o001 for part in [folder.resolve(), *folder.resolve().parents])
+
+
 def _readable_by_others() -> bool:
     """Whether another uid could run this Python and import the grader: every directory on
     the way is searchable and the interpreter executable by others."""

@@ -203,12 +203,14 @@ class Child:
     warm it up) and owns a private scratch folder: ``src/`` for the submission's copy,
     ``work/`` for its current directory, home and temporary files."""
 
-    def __init__(self, assignment: Assignment, limits: Limits | None = None, scratch: Path | None = None):
+    def __init__(self, assignment: Assignment, limits: Limits | None = None, scratch: Path | None = None, untouched: bool | None = None):
         self.limits = limits or Limits()
         self.owns_scratch = scratch is None
+        # No student code has run in this scratch folder yet, so a failed start is the machine's
+        self.untouched = self.owns_scratch if untouched is None else untouched
         forked = forkserver.enabled() and (scratch is None or forkserver.serves(scratch))
         if scratch is None:
-            scratch = Path(tempfile.mkdtemp(prefix="grader-", dir=forkserver.scratch_root() if forked else None))
+            scratch = Path(tempfile.mkdtemp(prefix="grader-", dir=forkserver.scratch_root() if forked else isolation.scratch_base()))
         self.scratch = scratch
         workdir = self.scratch / "work"
         workdir.mkdir(exist_ok=True)
@@ -280,6 +282,9 @@ class Child:
             if ready is None and self.stopped_by is not None:  # no student code has run yet: never the student's fault
                 return Outcome("ungraded", error=starved(self.limits, self.limits.startup_seconds), output=self.output.take())
             if ready is None or ready.get("event") != "ready":
+                if self.untouched:
+                    return Outcome("ungraded", error=f"the sandbox failed to start, before running any of the submission's code "
+                                   f"({self._exit_reason()}); the grading machine failed, not the submission", output=self.output.take())
                 return self._crashed(self.output.take())
             self.started = True
         try:
@@ -350,19 +355,22 @@ class Child:
         return line
 
     def _crashed(self, output: str = "") -> Outcome:
+        reason = self._exit_reason()
+        if reason.startswith("the grading process exited"):
+            reason += "; does your code call exit()?"
+        return Outcome("crashed", error=reason, output=output or self.output.take())
+
+    def _exit_reason(self) -> str:
         try:
             code = isolation.decode_status(self.process.wait(timeout=5))
         except subprocess.TimeoutExpired:
             code = None
         if code is None:
-            reason = "the grading process stopped answering (it closed its answer channel)"
-        elif code < 0:
+            return "the grading process stopped answering (it closed its answer channel)"
+        if code < 0:
             reason = f"the grading process was killed by signal {-code}"
-            if -code in (9, 24):
-                reason += " (it may have run out of memory or CPU time)"
-        else:
-            reason = f"the grading process exited (status {code}) before answering; does your code call exit()?"
-        return Outcome("crashed", error=reason, output=output or self.output.take())
+            return reason + " (it may have run out of memory or CPU time)" if -code in (9, 24) else reason
+        return f"the grading process exited (status {code}) before answering"
 
     def close(self, keep_scratch: bool = False) -> None:
         """Kill the child and everything it started; remove the scratch folder if it is ours
@@ -393,6 +401,7 @@ def run_probes(
     notes = list(child.notes)
     broken: dict[str, str] = {}  # student module -> why importing it cannot succeed; not retried
     busy: Outcome | None = None  # the probe the machine starved twice
+    ran = False  # whether any student code has run in the scratch folder
     current: Child | None = child
     try:
         for probe in probes:
@@ -405,9 +414,10 @@ def run_probes(
                 continue
             for _ in range(2):  # a starved probe gets one more try
                 if current is None:
-                    current = Child(assignment, limits or child.limits, scratch=child.scratch)
+                    current = Child(assignment, limits or child.limits, scratch=child.scratch, untouched=not ran)
                     current.attach(submission)
                 outcome = current.call(probe)
+                ran = ran or current.started
                 if outcome.status in ("timeout", "crashed", "ungraded"):
                     if current.blamed_module:
                         where = submission.files.get(current.blamed_module, current.blamed_module)
