@@ -24,6 +24,7 @@ from collections import deque
 from multiprocessing.connection import wait
 from typing import Iterable, Iterator
 
+from grader import assignments
 from grader.batch.worker import Task, close_warm_graders, failure_record, grade_task, warm_grader
 from grader.grade import one_thread_for_torch
 from grader.sandbox import forkserver, reaper
@@ -113,7 +114,8 @@ class LocalPool:
         self.submission_timeout = submission_timeout
         self.context = multiprocessing.get_context("forkserver")
         # Imported once in the fork server, shared by every worker forked from it.
-        self.context.set_forkserver_preload(["grader.batch.worker", f"grader.assignments.{assignment}.checks", "torch"])
+        checks_module = assignments.get(assignment).checks_from.partition(":")[0]
+        self.context.set_forkserver_preload(["grader.batch.worker", checks_module, "torch"])
         self.workers: list[_Worker] = []
         self.startup_failures = 0
 
