@@ -180,7 +180,8 @@ def test_a_dead_zygote_costs_only_that_probe_and_the_next_submission_is_graded(t
     for zygote in zygotes():
         zygote.kill()
     outcome = run_probes(AUTODIFF, submission, [probe], child)[0][probe.key]
-    assert outcome.status == "crashed"
+    # Charged to the module it was importing when its zygote died (load_error), or to the probe
+    assert outcome.status in ("crashed", "load_error"), outcome
     after, _ = graded(student(tmp_path, "b", ""), probe)
     assert after.status == "ok"
 
