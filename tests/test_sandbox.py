@@ -628,7 +628,7 @@ def test_without_linux_mechanisms_the_pytest_plugin_gives_the_official_points(tm
 
 def test_without_linux_mechanisms_the_sandbox_is_said_to_be_advisory():
     done = subprocess.run(
-        [sys.executable, "-c", FOREIGN.replace('runpy.run_module("grader", run_name="__main__", alter_sys=True)', """
+        [sys.executable, "-c", FOREIGN.replace('runpy.run_module(module, run_name="__main__", alter_sys=True)', """
 from grader.sandbox import isolation, reaper
 import subprocess
 command, notes = isolation.wrap([sys.executable, "-c", "print(1)"], scratch=__import__("tempfile").mkdtemp())
@@ -638,7 +638,7 @@ time.sleep(1) if False else __import__("time").sleep(1)
 tree = reaper.descendants(child.pid)
 reaper.kill_tree(child)
 print(len(tree), [p for p in tree if __import__("psutil").pid_exists(p) and __import__("psutil").Process(p).status() != "zombie"])
-""")],
+"""), "grader"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr

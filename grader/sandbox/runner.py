@@ -85,7 +85,7 @@ class _Budget:
 class _Output:
     """Drains a pipe on a thread so a chatty child never blocks, keeping only a capped head."""
 
-    CATCH_UP_SECONDS = 0.5  # at most this long for output already in the pipe when an answer came
+    CATCH_UP_SECONDS = 3.0  # at most this long for output already in the pipe when an answer came (a busy machine may lag)
 
     def __init__(self, stream, cap: int):
         self.chunks: list[bytes] = []
