@@ -46,8 +46,7 @@ TARGETS = {
                            "tests/test_private.py::test_hidden_checks_must_live_under_the_reference",
                            "tests/test_private.py::test_a_variant_must_name_a_public_check",
                            "tests/test_private.py::test_each_public_check_is_guarded_with_its_name_and_points_kept"],
-    "grader/batch/gradebook.py": ["tests/test_resume.py::test_each_assignment_has_its_own_rows_and_unfinished_regrade",
-                                  "tests/test_resume.py::test_a_plot_shared_by_students_is_stored_once_and_dropped_when_no_grade_uses_it",
+    "grader/batch/gradebook.py": ["tests/test_gradebook_rules.py", "tests/test_resume.py",
                                   "tests/test_batch.py::test_gradebook_writes_a_student_entirely_or_not_at_all",
                                   "tests/test_batch.py::test_a_grader_failure_never_replaces_a_grade_of_the_same_files_and_grader",
                                   "tests/test_limits.py::test_a_grading_that_fails_under_a_new_grader_does_not_keep_the_old_grade",
@@ -62,7 +61,7 @@ TARGETS = {
     "grader/batch/run.py": ["tests/test_resume.py"],  # the slowest: each of its tests runs several batches
 }
 OWN_TESTS = ["tests/test_scoring_rules.py", "tests/test_resume.py", "tests/test_sandbox_layers.py", "tests/test_variants_guard.py",
-             "tests/test_judging_limits.py", "tests/test_answer_bounds.py"]
+             "tests/test_judging_limits.py", "tests/test_answer_bounds.py", "tests/test_gradebook_rules.py"]
 ALSO_COPY = ["reference", "examples", "assignments", "tests", "pyproject.toml"]
 
 
