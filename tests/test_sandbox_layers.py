@@ -252,3 +252,82 @@ def test_a_spinning_tree_is_runnable():
         assert cpu.runnable()
     finally:
         reaper.kill_tree(spinner)
+
+
+def _cpu_of(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def _until(condition) -> None:
+    """Polls a condition on the processes' own state (no clock in the assertion)."""
+    import time
+
+    for _ in range(6000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the processes never reached the state the test needs")
+
+
+def test_a_fresh_meter_reads_nothing_and_no_tree_is_runnable():
+    from grader.sandbox.cputime import TreeCPU
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    fresh = TreeCPU(gone.pid)
+    assert not fresh.runnable() and fresh.seconds() == 0.0  # nothing seen: nothing counted
+    sleeper = subprocess.Popen([sys.executable, "-c", "import sys; print(flush=True); sys.stdin.readline()"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        sleeper.stdout.readline()
+        assert TreeCPU(sleeper.pid).seconds() == pytest.approx(_cpu_of(sleeper.pid), abs=0.05)  # Python's start only
+    finally:
+        reaper.kill_tree(sleeper)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process states as Linux reports them")
+def test_a_process_gone_from_the_tree_does_not_hide_the_others():
+    from grader.sandbox.cputime import TreeCPU
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = psutil.Process(gone.pid)
+    gone.wait()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        _until(lambda: _cpu_of(spinner.pid) > 0.3)
+        cpu = TreeCPU(spinner.pid)
+        cpu.root = psutil.Process(spinner.pid)
+        cpu.tree = [dead, cpu.root]  # found last time; the first has gone since
+        assert cpu.runnable()
+        assert cpu.seconds(refresh=False) > 0.3
+    finally:
+        reaper.kill_tree(spinner)
+
+
+GROWING = textwrap.dedent(
+    """
+    import subprocess, sys
+    print(flush=True)
+    sys.stdin.readline()  # the meter has read the tree: start a child whose own child spins
+    subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'while True: pass']).wait()"]).wait()
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc through psutil like elsewhere, but the test waits on pipes")
+def test_a_refresh_finds_descendants_started_since_at_any_depth():
+    from grader.sandbox.cputime import TreeCPU
+
+    parent = subprocess.Popen([sys.executable, "-c", GROWING], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        parent.stdout.readline()
+        cpu = TreeCPU(parent.pid)
+        alone = cpu.seconds()
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        _until(lambda: any(_cpu_of(p.pid) > 0.5 for p in psutil.Process(parent.pid).children(recursive=True)))
+        assert cpu.seconds(refresh=False) < alone + 0.5, "the cheap read keeps to the processes found last time"
+        assert cpu.seconds() > alone + 0.5, "a refresh finds the grandchild that spins"
+    finally:
+        reaper.kill_tree(parent)
