@@ -24,7 +24,7 @@ from grader.batch.run import needs_grading
 from grader.batch.worker import Task, WarmGrader, grader_version
 from grader.grade import grade, reference_outcomes
 from grader.plugin import Check, Outcome, Probe, failed, passed
-from grader.sandbox import answers, runner
+from grader.sandbox import answers, forkserver, runner
 from grader.sandbox.runner import Child, Limits, run_probes
 from grader.scoring import MACHINE_BUSY, score_check
 from grader.submission import load
@@ -120,13 +120,30 @@ def test_the_message_of_a_starved_probe_is_the_same_every_run():
     assert "200 s" in runner.starved(Limits(), 20.0)
 
 
-def test_a_start_up_that_runs_past_its_allowance_is_ungraded_not_charged(fresh_children):
-    """The start-up (Python and the probes' imports, torch for descent) runs no student code."""
+def test_a_start_up_that_runs_past_its_allowance_is_ungraded_not_charged(fresh_children, monkeypatch):
+    """The start-up (Python and the probes' imports, torch for descent) runs no student code.
+    A cold child pays it again on the retry, so both tries run out."""
+    monkeypatch.setenv("GRADER_FORKSERVER", "0")
     descent = assignments.get("descent")
     limits = replace(SHORT_BACKSTOP, startup_seconds=0.0, min_wall_seconds=0.0)  # importing torch takes more than no time
     probes = list({c.probe.key: c.probe for c in descent.checks()}.values())[:2]
     outcomes = run(descent.reference_dir, probes, limits, descent)
     assert {o.status for o in outcomes.values()} == {"ungraded"}
+    assert len(fresh_children) == 1
+
+
+def test_a_zygote_start_up_past_the_allowance_costs_a_retry_not_points(fresh_children, monkeypatch):
+    """Forked children: the first child waits for the zygote's own start-up (torch), which
+    runs past a zero allowance; the retry is forked from the zygote, warm by then, at no cost."""
+    monkeypatch.setenv("GRADER_FORKSERVER", "1")
+    if not forkserver.enabled():
+        pytest.skip("the fork server needs namespaces, root and Landlock here")
+    descent = assignments.get("descent")
+    limits = replace(SHORT_BACKSTOP, startup_seconds=0.0, min_wall_seconds=0.0)
+    forkserver.stop_all()  # no zygote warmed by an earlier test
+    probes = list({c.probe.key: c.probe for c in descent.checks()}.values())[:2]
+    outcomes = run(descent.reference_dir, probes, limits, descent)
+    assert {o.status for o in outcomes.values()} == {"ok"}
     assert len(fresh_children) == 1
 
 

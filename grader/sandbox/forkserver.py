@@ -47,9 +47,9 @@ def enabled() -> bool:
     namespace (so the zygote can end everything a child left), root's power to give each
     fork a uid and mount namespace of its own, and Landlock (the children's scratch folders
     share one folder in the zygote's view; each child's domain keeps it out of the others).
-    Elsewhere each child is a sandbox of its own. Off unless ``GRADER_FORKSERVER=1``."""
+    Elsewhere each child is a sandbox of its own. ``GRADER_FORKSERVER=0`` turns it off."""
     layers = isolation.probe().layers
-    wanted = os.environ.get("GRADER_FORKSERVER", "0") != "0"
+    wanted = os.environ.get("GRADER_FORKSERVER", "1") != "0"
     return wanted and isolation.LINUX and layers.namespaces is not None and layers.drop and layers.landlock > 0
 
 
@@ -62,6 +62,7 @@ def scratch_root() -> Path:
             _root = Path(tempfile.mkdtemp(prefix="grader-forks-")).resolve()
             os.chmod(_root, 0o711)  # a child's uid may pass through to its own folder, never list the others
             (_root / "work").mkdir()
+            atexit.unregister(stop_all)  # once, however often the root is made again
             atexit.register(stop_all)
         return _root
 
@@ -207,13 +208,15 @@ def _claim(probes: str, limits) -> Zygote:
 
 
 def stop_all() -> None:
-    """Stop every zygote of this process and remove their scratch root."""
+    """Stop every zygote of this process and remove their scratch root (a later child makes a new one)."""
+    global _root
     with _lock:
         for zygote in [z for zygotes in _zygotes.values() for z in zygotes]:
             zygote.stop()
         _zygotes.clear()
         if _root is not None:
             shutil.rmtree(_root, ignore_errors=True)
+            _root = None
 
 
 class Forked:
