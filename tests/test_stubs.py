@@ -6,6 +6,7 @@ import pytest
 
 from conftest import run_grader
 from grader import assignments
+from grader.authoring.expected import same_answers
 from grader.authoring.stubs import MarkerError, stale, stub_source
 
 SOURCE = '''class Grid:
@@ -52,3 +53,25 @@ def test_committed_stubs_match_what_assign_generates(name):
 def test_assign_check_exits_zero_when_up_to_date():
     done = run_grader("assign", "--check")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+STORED = {"probe": {"args": {"seed": 3}, "value": {"losses": [0.42185503244400024, 0.00014879486116115004], "n": 80, "kind": "t"}}}
+
+
+@pytest.mark.parametrize(
+    "computed, current",
+    [
+        # float32 on another CPU: the two numbers as this machine and another computed them
+        ({"probe": {"args": {"seed": 3}, "value": {"losses": [0.42185503244400024, 0.0001487977715441957], "n": 80, "kind": "t"}}}, True),
+        ({"probe": {"args": {"seed": 3}, "value": {"losses": [0.4222, 0.00014879486116115004], "n": 80, "kind": "t"}}}, False),  # 1e-3 off
+        ({"probe": {"args": {"seed": 4}, "value": {"losses": [0.42185503244400024, 0.00014879486116115004], "n": 80, "kind": "t"}}}, False),
+        ({"probe": {"args": {"seed": 3}, "value": {"losses": [0.42185503244400024], "n": 80, "kind": "t"}}}, False),
+        ({"probe": {"args": {"seed": 3}, "value": {"losses": [0.42185503244400024, 0.00014879486116115004], "n": 81, "kind": "t"}}}, False),
+        ({"probe": {"args": {"seed": 3}, "value": {"losses": [0.42185503244400024, 0.00014879486116115004], "n": 80, "kind": "v"}}}, False),
+        ({"probe": {"args": {"seed": 3}, "value": {"losses": [0.42185503244400024, None], "n": 80, "kind": "t"}}}, False),
+        ({"probe": {"args": {"seed": 3}, "value": {"losses": [0.42185503244400024, 0.00014879486116115004], "n": True, "kind": "t"}}}, False),
+        ({"probe": {"args": {"seed": 3}, "value": {"losses": [0.42185503244400024, 0.00014879486116115004], "n": 80}}}, False),
+    ],
+)
+def test_stored_answers_are_current_up_to_float32_digits_and_no_further(computed, current):
+    assert same_answers(STORED, computed) is current
