@@ -13,10 +13,24 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from grader import assignments
 from grader.plugin import Assignment, Outcome, Probe
 from grader.sandbox.runner import Child, Limits, run_probes
 from grader.scoring import MACHINE_BUSY, GradeReport, score_check, unreadable
 from grader.submission import SubmissionError, load
+
+
+def start(name: str, limits: Limits | None = None) -> tuple[Assignment, Child]:
+    """The assignment ``name``, validated, and a sandbox child started for it, child first:
+    the child starts Python and imports the probes (torch, for descent) on one core while
+    this process validates the assignment and imports its checks (torch too) on the other.
+    ValueError for an unknown assignment."""
+    child = Child(assignments.declared(name), limits)
+    try:
+        return assignments.get(name), child
+    except BaseException:
+        child.close()
+        raise
 
 
 def grade(
@@ -33,6 +47,8 @@ def grade(
     Raises FileNotFoundError only for a path that does not exist: anything wrong
     inside the submission is a zero with a reason, not an exception."""
     if not Path(path).exists():
+        if child is not None:
+            child.close()
         raise FileNotFoundError(f"no such submission: {path}")
     started = time.perf_counter()
     checks = assignment.checks()

@@ -61,14 +61,22 @@ def _packages(folder: Path) -> dict[str, Path]:
 @cache
 def get(name: str) -> Assignment:
     """The assignment called ``name``, validated; ValueError naming the known ones otherwise."""
+    assignment = declared(name)
+    assignment.validate()
+    return assignment
+
+
+@cache
+def declared(name: str) -> Assignment:
+    """The assignment called ``name`` as its package declares it, before ``validate`` imports
+    its parts (the checks import torch): enough to start a sandbox for it meanwhile."""
     if name not in names():
         raise ValueError(f"unknown assignment {name!r}; known assignments: {', '.join(names())}")
     package = importlib.import_module(f"{__name__}.{name}")
     declaration = Path(package.__file__)
-    declared = getattr(package, "ASSIGNMENT", None)
-    if not isinstance(declared, Assignment):
+    assignment = getattr(package, "ASSIGNMENT", None)
+    if not isinstance(assignment, Assignment):
         raise PluginError(f"{declaration} must define ASSIGNMENT = Assignment(...) (from grader.plugin import Assignment)")
-    if declared.name != name:
-        raise PluginError(f"{declaration} declares an assignment named {declared.name!r}; name it {name!r}, as its folder")
-    declared.validate()
-    return declared
+    if assignment.name != name:
+        raise PluginError(f"{declaration} declares an assignment named {assignment.name!r}; name it {name!r}, as its folder")
+    return assignment

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from grader import assignments
 from grader.cli import UsageError
-from grader.grade import grade
+from grader.grade import grade, start
 from grader.outputs import gradescope, html, junit, markdown, summary
 
 UNGRADED = 3  # exit status: no grade was made (the machine, not the submission, failed)
@@ -29,17 +29,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        assignment = assignments.get(args.assignment)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
     if not args.submission.exists():
         raise UsageError(f"no such submission: {args.submission}")
     if args.attempts < 1:
         raise UsageError("--attempts must be at least 1")
+    try:
+        assignment, child = start(args.assignment)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     plots = args.results.parent / f"{args.results.stem}-plots"
     for _ in range(args.attempts):  # a starved grade is the machine's failure, never the student's zero
-        report = grade(assignment, args.submission, artifacts_dir=plots)
+        report = grade(assignment, args.submission, artifacts_dir=plots, child=child)
+        child = None  # each attempt after the first starts its own
         if not report.ungraded:
             break
     gradescope.write(report, args.results)

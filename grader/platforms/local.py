@@ -7,13 +7,14 @@ workflow grades) and leave results.json and an HTML report in ``.grading/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import __version__, assignments
-from grader.grade import grade
+from grader.grade import grade, start
 from grader.outputs import gradescope, html
 from grader.plugin import Assignment
 from grader.sandbox import isolation
@@ -96,8 +97,15 @@ def resolve(folder: Path, assignment: str | None = None) -> LocalConfig:
 
 
 def load_assignment(config: LocalConfig) -> Assignment:
-    try:
+    with _named_in_config(config):
         return assignments.get(config.assignment)
+
+
+@contextlib.contextmanager
+def _named_in_config(config: LocalConfig):
+    """An unknown assignment is a ConfigError: the config file names one this grader lacks."""
+    try:
+        yield
     except ValueError as error:
         raise ConfigError(f"{error} (is the grader that {CONFIG_NAME} names installed?)") from None
 
@@ -116,7 +124,9 @@ def grade_locally(config: LocalConfig, output_dir: Path | None = None) -> tuple[
     """Grade ``config.root`` and write results.json and report.html; returns (report, output folder)."""
     output_dir = Path(output_dir) if output_dir else config.root / OUTPUT_DIR
     isolation.advisory()  # a self-check: a weaker sandbox is reported, not refused
-    report = grade(load_assignment(config), config.root, artifacts_dir=output_dir / "plots")
+    with _named_in_config(config):
+        assignment, child = start(config.assignment)
+    report = grade(assignment, config.root, artifacts_dir=output_dir / "plots", child=child)
     gradescope.write(report, output_dir / "results.json")
     html.write(report, output_dir / "report.html")
     return report, output_dir

@@ -411,7 +411,7 @@ def _hidden(grader: Path) -> list[Path]:
     from grader import assignments  # late: the assignments import the sandbox's callers
 
     for name in assignments.names():  # every assignment's, not only the one graded: one view serves all
-        hidden += assignments.get(name).hidden_paths()
+        hidden += assignments.declared(name).hidden_paths()  # declared: hiding needs no import of the checks (torch)
     return sorted(set(hidden))
 
 
