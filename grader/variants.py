@@ -109,10 +109,15 @@ def private_copy(module_name: str, **constants: Any) -> ModuleType:
     fails loudly instead of silently leaving the public value in place)."""
     from grader.plugin import PluginError
 
+    try:
+        spec = importlib.util.find_spec(module_name)  # imports its packages, not the module
+    except ModuleNotFoundError as error:
+        if error.name is None or not module_name.startswith(error.name):  # a package imports what is missing: its bug
+            raise
+        spec = None  # a package of the name is missing
+    if spec is None or spec.loader is None:  # no module, or a folder without an __init__.py
+        raise PluginError(f"there is no module {module_name} to copy with hidden inputs")
     importlib.import_module(module_name)  # the original first: dataclasses resolve annotations through it
-    spec = importlib.util.find_spec(module_name)
-    if spec is None or spec.loader is None:
-        raise PluginError(f"there is no module {module_name}")
     copy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(copy)
     missing = [name for name in constants if not hasattr(copy, name)]

@@ -121,3 +121,23 @@ def test_a_private_copy_replaces_inputs_and_leaves_the_public_module_alone():
     assert copy is not public and copy.PREDICTION == [[1.0]] and public.PREDICTION != [[1.0]]
     with pytest.raises(PluginError, match="has no NOT_AN_INPUT, NOR_THIS to replace"):
         private_copy("grader.assignments.autodiff.checks", NOT_AN_INPUT=1, PREDICTION=[[1.0]], NOR_THIS=2)
+
+
+@pytest.mark.parametrize("name", ["grader.assignments.autodiff.no_such_checks", "grader.assignments.no_such_assignment.checks",
+                                  "toy_folder_without_init"])
+def test_a_private_copy_of_no_module_is_a_plugin_error(name, tmp_path, monkeypatch):
+    (tmp_path / "toy_folder_without_init").mkdir()
+    monkeypatch.syspath_prepend(tmp_path)
+    with pytest.raises(PluginError, match=f"^there is no module {name} to copy with hidden inputs$"):
+        private_copy(name, PREDICTION=[[1.0]])
+    assert name not in sys.modules
+
+
+def test_a_private_copy_of_a_package_that_imports_what_is_missing_says_what(tmp_path, monkeypatch):
+    (tmp_path / "toy_package_of_checks").mkdir()
+    (tmp_path / "toy_package_of_checks" / "__init__.py").write_text("import toy_missing_dependency\n")
+    (tmp_path / "toy_package_of_checks" / "checks.py").write_text("PREDICTION = []\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    with pytest.raises(ModuleNotFoundError) as caught:  # the package's own bug, not a wrong name
+        private_copy("toy_package_of_checks.checks", PREDICTION=[[1.0]])
+    assert caught.value.name == "toy_missing_dependency"
