@@ -16,6 +16,7 @@ batch goes on.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import time
@@ -68,6 +69,17 @@ def _serve(conn, assignment: str, limits: Limits | None) -> None:
         forkserver.stop_all()  # a pool process ends without atexit handlers
 
 
+def start_fork_server(assignment: str):
+    """Start the process workers are forked from, if it is not running: it imports, once for
+    every worker, the checks and the probes the reference runs in each (for descent, torch
+    and its optimizer). Started early, it does so while this process plans the batch."""
+    context = multiprocessing.get_context("forkserver")
+    declared = assignments.declared(assignment)
+    context.set_forkserver_preload(["grader.batch.worker", declared.checks_from.partition(":")[0], declared.probes])
+    multiprocessing.forkserver.ensure_running()
+    return context
+
+
 class _Worker:
     def __init__(self, context, assignment: str, limits: Limits | None):
         self.conn, theirs = context.Pipe()
@@ -112,10 +124,7 @@ class LocalPool:
         self.jobs = max(1, jobs)
         self.limits = limits
         self.submission_timeout = submission_timeout
-        self.context = multiprocessing.get_context("forkserver")
-        # Imported once in the fork server, shared by every worker forked from it.
-        checks_module = assignments.get(assignment).checks_from.partition(":")[0]
-        self.context.set_forkserver_preload(["grader.batch.worker", checks_module, "torch"])
+        self.context = start_fork_server(assignment)
         self.workers: list[_Worker] = []
         self.startup_failures = 0
 

@@ -13,6 +13,7 @@ made from other files or by another grader version, which no longer stands. A
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,11 @@ from grader.batch.contents import submission_hash
 from grader.batch.discover import Entry, discover
 from grader.batch.export import write_csv, write_feedback
 from grader.batch.gradebook import FAILED, GRADED, Fingerprint, Gradebook, exclusive, now
-from grader.batch.pool import DEFAULT_SUBMISSION_TIMEOUT, LocalPool
+from grader.batch.pool import DEFAULT_SUBMISSION_TIMEOUT, LocalPool, start_fork_server
 from grader.batch.progress import BatchProgress
 from grader.batch.report import ClassSummary, write_class_report
 from grader.batch.worker import Task, failure_record, grader_version
+from grader.grade import warm_plotting
 from grader.sandbox.runner import Limits
 
 REGRADE_SINCE = "regrade_since"  # meta key: when an unfinished --regrade began
@@ -72,6 +74,10 @@ def needs_grading(known: Fingerprint | None, hash: str, version: str, regrade_si
 
 def run_batch(options: BatchOptions, stream: TextIO | None = None, live: bool | None = None) -> BatchResult:
     started = time.monotonic()
+    if not options.cluster:
+        start_fork_server(options.assignment)  # its imports overlap this process's own and the planning
+    # This process mostly waits for the workers: the class report's plotting imports meanwhile.
+    threading.Thread(target=warm_plotting, daemon=True).start()
     assignment = assignments.get(options.assignment)
     entries = discover(options.submissions, assignment.name, options.strip_prefix)
     version = grader_version(assignment.name)

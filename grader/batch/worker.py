@@ -96,9 +96,9 @@ class WarmGrader:
         self.assignment: Assignment = assignments.get(assignment_name)
         self.limits = limits
         self.version = grader_version(assignment_name)
+        self.warm: Child | None = Child(self.assignment, limits)  # first: it starts (torch) while the reference runs here
         self.checks = self.assignment.checks()
         reference_outcomes(self.assignment, list({c.probe.key: c.probe for c in self.checks}.values()))  # once per worker
-        self.warm: Child | None = Child(self.assignment, limits)
 
     def grade(self, task: Task) -> dict:
         started = time.perf_counter()

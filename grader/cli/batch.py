@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from grader.batch.run import BatchOptions, run_batch
 
     try:
-        assignments.get(args.assignment)
+        assignments.declared(args.assignment)  # validated by run_batch, after the workers' fork server starts
     except ValueError as error:
         raise UsageError(str(error)) from None
     if not args.submissions.is_dir():
