@@ -220,8 +220,13 @@ def timed(command: list[str], extra_tree: int | None = None) -> Timed:
     return Timed(wall, peak, peak_pss, process.returncode, errors)
 
 
-def torch_floor(repeats: int) -> float:
-    return statistics.median(timed([sys.executable, "-c", "import torch"]).wall for _ in range(repeats))
+def torch_floor(repeats: int, code: str = "import torch") -> float:
+    return statistics.median(timed([sys.executable, "-c", code]).wall for _ in range(repeats))
+
+
+# The least a fresh process pays to run any training loop: torch's first optimizer step
+# imports torch._dynamo, and Python's exit tears it down again.
+ONE_STEP = "import torch; p = torch.zeros(1, requires_grad=True); o = torch.optim.SGD([p], lr=0.1); p.sum().backward(); o.step()"
 
 
 @dataclass
@@ -336,6 +341,9 @@ def measure(args, hostile: list[str], skip: set[str], scratch: Path) -> int:
     floor_torch = torch_floor(args.repeats)
     rows.append(('`python -c "import torch"`', floor_torch, floor_torch, None))
     print(f"torch-start floor: {floor_torch:.2f} s (median of {args.repeats})")
+    one_step = torch_floor(args.repeats, ONE_STEP)
+    rows.append(("`python -c` importing torch and taking one SGD step", one_step, one_step, None))
+    print(f"one-step floor: {one_step:.2f} s (median of {args.repeats})")
 
     floor, phases = floor_seconds("descent", sorted(benign.iterdir()))
     per_floor = statistics.fmean(floor[1:] or floor)
@@ -426,7 +434,7 @@ def markdown_table(rows, floor_torch: float, per_floor: float) -> str:
     autodiff_floor = next((per for what, _, per, _ in rows if what.startswith("autodiff: its checks")), None)
     for what, total, per, peak in rows:
         base = autodiff_floor if what.startswith("autodiff") else per_floor
-        ratio_floor = f"{per / base:.1f}x" if "import torch" not in what else ""
+        ratio_floor = f"{per / base:.1f}x" if not what.startswith("`python") else ""
         # one grade against one torch start; a whole batch's wall against one torch start
         ratio_torch = f"{(per if what.startswith(('`grader grade`', '`python')) else total) / floor_torch:.1f}x"
         if "one process" in what:
