@@ -9,10 +9,14 @@ whether it stayed in the child's process tree, left its process group, or was or
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import psutil
 import pytest
@@ -113,88 +117,67 @@ def test_bubblewrap_alone_stops_uid_0_writing_what_it_sees(tmp_path):
 
 # ---- the reaper ---------------------------------------------------------------------------
 
-# Started as the sandbox child would be (its own session). It starts one more process
-# that leaves its process group, prints that process's pid and sleeps. With ORPHAN the
-# middle process exits, so the one left is re-parented to the grading process (a child
-# subreaper); it keeps the sandbox's environment marker. Otherwise it stays a descendant
-# and clears its environment, as a daemon would: only the process tree can find it.
-SPAWNER = textwrap.dedent(
-    """
-    import os, sys, time
-    orphan = sys.argv[1] == "orphan"
-    read, write = os.pipe()
-    if os.fork() == 0:
-        os.setsid()
-        if not orphan or os.fork() == 0:
-            os.write(write, f"{os.getpid()}\\n".encode())
-            env = dict(os.environ) if orphan else {}
-            os.execve(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)"], env)
-        os._exit(0)
-    pid = os.read(read, 64).decode().strip()
-    if orphan:
-        os.wait()  # the middle process is gone: the sleeper's parent is now the grading process
-    print(pid, flush=True)
-    time.sleep(600)
-    """
-)
+# The scenarios run in tests/reaper_scenario.py, in a process of their own (the reaper makes
+# its process a child subreaper), in a pid namespace of their own where the machine allows
+# (the reaper kills by pid: a broken one must not reach other processes). The mutation
+# benchmark sets CONTAINED_ONLY: it runs mutants of the reaper, and so needs the namespace.
+SCENARIO = os.path.join(os.path.dirname(__file__), "reaper_scenario.py")
+CONTAINED_ONLY = "GRADER_REAPER_TESTS_CONTAINED"
 
 
-def _spawn(kind: str) -> tuple[subprocess.Popen, int]:
-    reaper.become_subreaper()
-    child = subprocess.Popen([sys.executable, "-c", SPAWNER, kind], stdout=subprocess.PIPE, text=True, start_new_session=True,
-                             env={**os.environ, "GRADER_SANDBOX": "1"})  # fmt: skip
-    escaped = int(child.stdout.readline())
-    return child, escaped
+@functools.cache
+def _pid_namespace() -> tuple[str, ...] | None:
+    """The command prefix that starts a process in a pid namespace with its own /proc, or None."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    user = () if os.geteuid() == 0 else ("--user", "--map-root-user")
+    prefix = (unshare, *user, "--pid", "--fork", "--kill-child", "--mount-proc")
+    works = subprocess.run([*prefix, "true"], capture_output=True, timeout=60).returncode == 0
+    return prefix if works else None
 
 
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+@functools.cache
+def _scenario(kind: str) -> dict:
+    prefix = _pid_namespace()
+    if prefix is None and os.environ.get(CONTAINED_ONLY):
+        pytest.fail(f"{CONTAINED_ONLY} is set but this machine gives no pid namespace (unshare)")
+    grader_parent = Path(reaper.__file__).resolve().parents[2]  # the scenario imports the reaper this test imported
+    done = subprocess.run([*(prefix or ()), sys.executable, SCENARIO, kind], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(grader_parent)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
-def _cleanup(*pids: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork, setsid, no_new_privs and a child subreaper")
+WHERE = {  # where each kind of escaped process is when the child is killed
+    "descendant": {"a descendant": True, "found by descendants()": True, "re-parented to us": False, "in the child's group": False},
+    "orphan": {"a descendant": False, "found by descendants()": False, "re-parented to us": True, "in the child's group": False},
+    "privless-orphan": {"a descendant": False, "found by descendants()": False, "re-parented to us": True, "in the child's group": False},
+    "group-orphan": {"a descendant": False, "found by descendants()": False, "re-parented to us": True, "in the child's group": True},
+}
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork, setsid and a child subreaper")
-@pytest.mark.parametrize("kind", ["descendant", "orphan"])
+@linux_only
+@pytest.mark.parametrize("kind", list(WHERE))
 def test_reaper_kills_what_left_the_process_group(kind):
-    child, escaped = _spawn(kind)
-    try:
-        assert _running(escaped)
-        if kind == "orphan":
-            assert psutil.Process(escaped).ppid() == os.getpid()
-        else:
-            assert escaped in reaper.descendants(child.pid)
-        reaper.kill_tree(child)
-        assert child.returncode is not None, "the child itself was killed and reaped"
-        assert not _running(escaped), f"the {kind} outlived grading"
-    finally:
-        _cleanup(escaped, child.pid)
+    seen = _scenario(kind)
+    assert seen["escaped"] == {"running": True, **WHERE[kind]}
+    after = seen["after the child"]
+    assert after["child reaped"], "the child itself was killed and reaped"
+    assert not after["escaped running"], f"the {kind} outlived grading"
+    if kind != "group-orphan":  # the group's signal reaps nothing: that one stays our zombie (not running)
+        assert not after["escaped our zombie"], "what the tree and the strays found is reaped too"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a child subreaper")
-def test_reaper_spares_a_sandbox_child_still_in_use():
-    """A batch worker starts the next child early: cleaning up after one must not kill it."""
-    reaper.become_subreaper()
-    waiting, waiting_orphan = _spawn("orphan")  # its orphan is a stray: it must go
-    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], env={**os.environ, "GRADER_SANDBOX": "1"})
-    reaper.track(busy.pid)
-    try:
-        reaper.kill_tree(waiting)
-        assert not _running(waiting_orphan)
-        assert busy.poll() is None and _running(busy.pid)
-    finally:
-        reaper.kill_tree(busy)
-        _cleanup(waiting_orphan, waiting.pid, busy.pid)
-    assert busy.returncode is not None
+@linux_only
+def test_reaper_spares_a_sandbox_child_still_in_use_and_the_graders_own_children():
+    """A batch worker starts the next child early: cleaning up after one must not kill it,
+    nor a process of the grader's own that is not a sandbox child."""
+    seen = _scenario("orphan")  # its orphan is a stray: it must go
+    assert not seen["after the child"]["escaped running"]
+    assert seen["after the child"]["busy running"] and seen["after the child"]["bystander running"]
+    assert seen["after all"] == {"busy reaped": True, "bystander reaped": True}  # each ends with its own kill_tree
 
 
 # ---- CPU time, read from outside ------------------------------------------------------------

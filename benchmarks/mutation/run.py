@@ -1,4 +1,4 @@
-"""Mutation testing of the judging, scoring, batch-resume and sandbox-decoding modules (mutmut).
+"""Mutation testing of the judging, scoring, batch-resume and sandbox modules (mutmut).
 
 (Not the assignments' checks modules: docs/mutation.md says why and what they would need.)
 
@@ -18,7 +18,9 @@ The tests chosen never start a sandbox child: mutmut's mutants live in ``mutants
 a sandbox child (``python -I``, a minimal environment) neither imports nor could run, so
 a test that grades through the sandbox would test the unmutated code. Each module's tests
 judge, score, decode and resume on data written in the test, which also keeps the run fast.
-mutmut runs, for each mutant, only the selected tests that call the mutated function.
+mutmut runs, for each mutant, only the selected tests that call the mutated function; the
+reaper's tests call it in a subprocess, which mutmut cannot follow, so this script runs each
+of its mutants against the whole selection (IN_A_SUBPROCESS).
 """
 
 from __future__ import annotations
@@ -54,14 +56,24 @@ TARGETS = {
     "grader/sandbox/answers.py": ["tests/test_limits.py::test_an_answer_out_of_bounds_is_rejected_before_it_costs_memory",
                                   "tests/test_limits.py::test_floats_decode_as_floats_nan_and_infinities_included",
                                   "tests/test_answer_bounds.py"],
-    # Not the reaper's tests: they make the test process a child subreaper, and mutmut's
-    # own process, which runs them once to map tests to functions, would then wait on orphans.
+    # Only tests that call the reaper in a subprocess (IN_A_SUBPROCESS): never one that calls it in this process.
+    "grader/sandbox/reaper.py": ["tests/test_sandbox_layers.py::test_reaper_kills_what_left_the_process_group",
+                                 "tests/test_sandbox_layers.py::test_reaper_spares_a_sandbox_child_still_in_use_and_the_graders_own_children"],
     "grader/sandbox/cputime.py": ["tests/test_sandbox_layers.py::test_cpu_time_counts_the_whole_tree_and_never_goes_down",
                                   "tests/test_sandbox_layers.py::test_a_spinning_tree_is_runnable"],
     "grader/batch/run.py": ["tests/test_resume.py"],  # the slowest: each of its tests runs several batches
 }
+# Modules whose tests run them in a subprocess: the reaper's scenarios run in a process of
+# their own (the reaper makes its process a child subreaper, which mutmut's must never be)
+# in a pid namespace of their own (the reaper kills by pid: a mutant could kill anything
+# this user can; CONTAINED makes the tests fail rather than run without one). mutmut maps
+# a test to the functions it calls in its own process only, so it finds no test for these
+# mutants; run_each_mutant runs each of them against the whole selection instead.
+IN_A_SUBPROCESS = {"grader/sandbox/reaper.py"}
+CONTAINED = {"GRADER_REAPER_TESTS_CONTAINED": "1"}
+MUTANT_SECONDS = 600  # a mutant's selection still running after this is a timeout: a stop for a hang, not a speed bound
 OWN_TESTS = ["tests/test_scoring_rules.py", "tests/test_resume.py", "tests/test_sandbox_layers.py", "tests/test_variants_guard.py",
-             "tests/test_judging_limits.py", "tests/test_answer_bounds.py", "tests/test_gradebook_rules.py"]
+             "tests/test_judging_limits.py", "tests/test_answer_bounds.py", "tests/test_gradebook_rules.py", "tests/reaper_scenario.py"]
 ALSO_COPY = ["reference", "examples", "assignments", "tests", "pyproject.toml"]
 
 
@@ -79,6 +91,35 @@ def config(module: str, tests: list[str]) -> str:
         "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -q\n"
         "use_git_change_detection = false\n"
     )
+
+
+def run_each_mutant(tree: Path, python: Path, module: str, tests: list[str], env: dict[str, str]) -> None:
+    """Run the selection once per mutant of ``module`` that mutmut left unchecked or without
+    tests, the way mutmut selects a mutant (MUTANT_UNDER_TEST, in its ``mutants/`` folder),
+    and record pytest's exit code (36 past MUTANT_SECONDS) where mutmut keeps its verdicts."""
+    from mutmut.stats import status_by_exit_code
+
+    meta_path = tree / "mutants" / f"{module}.meta"
+    meta = json.loads(meta_path.read_text())
+    codes = meta["exit_code_by_key"]
+    command = ["nice", "-n", str(NICE), str(python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--rootdir=.", *tests]
+
+    def run(mutant: str) -> int:
+        child = subprocess.Popen(command, cwd=tree / "mutants", env={**env, "MUTANT_UNDER_TEST": mutant},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        try:
+            return child.wait(timeout=MUTANT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, 9)  # pytest and what its tests started
+            child.wait()
+            return 36
+
+    if run("") != 0:
+        raise SystemExit(f"{module}: the selection fails without a mutant: {' '.join(tests)}")
+    for mutant in sorted(codes):
+        if status_by_exit_code[codes[mutant]] in ("not checked", "no tests"):
+            codes[mutant] = run(mutant)
+            meta_path.write_text(json.dumps(meta))
 
 
 def results(work: Path, targets: dict[str, list[str]]) -> dict[str, dict]:
@@ -119,10 +160,13 @@ def main(argv: list[str] | None = None) -> int:
             place.mkdir(parents=True)
             tree, python = make_copy(place, OWN_TESTS)
             (tree / "setup.cfg").write_text(config(module, tests))
-            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **CONTAINED}
             command = ["nice", "-n", str(NICE), str(python), "-m", "mutmut", "run", "--max-children", "1"]
             print(f"{module}: {' '.join(command)} in {tree}", flush=True)
             subprocess.run(command, cwd=tree, env=env, check=False, stdout=subprocess.DEVNULL)
+            if module in IN_A_SUBPROCESS:  # mutmut generated the mutants and found no test for them
+                print(f"{module}: each mutant against the whole selection", flush=True)
+                run_each_mutant(tree, python, module, tests, env)
     summary = results(work, targets)
     print(f"\n{'module':42} {'killed':>7} {'survived':>9} {'timeout':>8} {'no tests':>9} {'other':>6}")
     for module, entry in summary.items():
