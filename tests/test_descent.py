@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import json
 import math
+import re
 import shutil
 import tempfile
 import textwrap
@@ -25,6 +26,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from conftest import ROOT
 from examples.materialize import materialize
@@ -63,10 +65,11 @@ def resolver(module):
     return resolve
 
 
-def probe_values(resolve) -> dict:
-    """Every distinct probe's value for one submission, through JSON as in the sandbox."""
+def probe_values(resolve, checks=None) -> dict:
+    """Every distinct probe's value for one submission, through JSON as in the sandbox: the
+    public checks' probes, or those of ``checks``."""
     values = {}
-    for check in C.checks():
+    for check in C.checks() if checks is None else checks:
         probe = check.probe
         if probe.key not in values:
             value = getattr(probes, probe.function)(resolve, **probe.args)
@@ -200,6 +203,107 @@ def test_traced_optimizer_is_the_sgd_students_are_given():
     assert len(valid_loader) == 1
 
 
+OPTIMIZER_SETTINGS = {  # name -> (what is done to both optimizers, how step is called)
+    "as given": (lambda opt: None, "plain"),
+    "another lr": (lambda opt: opt.param_groups[0].update(lr=0.05), "plain"),
+    "momentum": (lambda opt: opt.param_groups[0].update(momentum=0.9), "plain"),
+    "weight decay and maximize": (lambda opt: opt.param_groups[0].update(weight_decay=0.1, maximize=True), "plain"),
+    "a closure": (lambda opt: None, "closure"),
+    "zero_grad to zeros": (lambda opt: None, "zeros"),
+}
+
+
+@pytest.mark.parametrize("setting", [*OPTIMIZER_SETTINGS, "step hooks", "a global step hook"])
+def test_the_traced_optimizer_steps_exactly_as_torchs_sgd(setting):
+    """Its shortcuts (zero_grad to None, SGD's plain update made directly) give torch's SGD's very
+    numbers, anything else goes through torch's own step, and step hooks run once per step."""
+    trace, model, criterion, traced, train_loader, _ = fixtures.traced_run("train_minibatch_sgd")
+    plain_model = fixtures.make_model()
+    plain = torch.optim.SGD(plain_model.parameters(), lr=0.02)
+    configure, call = OPTIMIZER_SETTINGS.get(setting, (lambda opt: None, "plain"))
+    calls, handles, losses = [], [], []
+    for opt in (traced, plain):
+        configure(opt)
+        if setting == "step hooks":
+            handles += [opt.register_step_pre_hook(lambda o, a, k: calls.append((o, "pre"))),
+                        opt.register_step_post_hook(lambda o, a, k: calls.append((o, "post")))]
+    if setting == "a global step hook":
+        handles.append(register_optimizer_step_pre_hook(lambda o, a, k: calls.append((o, "pre"))))
+    try:
+        for X, y in list(train_loader)[:3]:
+            for net, opt in ((model, traced), (plain_model, plain)):
+                def closure(net=net, opt=opt, X=X, y=y):
+                    opt.zero_grad(set_to_none=call != "zeros")
+                    losses.append(criterion(net(X), y))
+                    losses[-1].backward()
+                    return losses[-1]
+
+                if call == "closure":
+                    assert opt.step(closure) is losses[-1]
+                else:
+                    closure()
+                    opt.step()
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), plain_model.parameters()))
+    assert trace.counts["S"] == 3
+    if setting in ("step hooks", "a global step hook"):
+        hooks = ("pre", "post") if setting == "step hooks" else ("pre",)
+        assert [when for opt, when in calls if opt is traced] == [when for opt, when in calls if opt is plain] == list(hooks) * 3
+
+
+def test_an_optimizer_made_again_with_other_settings_steps_as_torchs_sgd():
+    """A loop may make itself another optimizer of the class it is given: it is torch's SGD, made
+    with its own settings, and steps as such (the grader then sees its updates as changes
+    outside optimizer.step())."""
+    _, model, criterion, given, train_loader, _ = fixtures.traced_run("train_minibatch_sgd")
+    assert given._plain()
+    settings = {"lr": 0.03, "momentum": 0.9, "weight_decay": 0.01}
+    again = type(given)(model.parameters(), **settings)
+    assert not again._plain()
+    plain_model = fixtures.make_model()
+    plain = torch.optim.SGD(plain_model.parameters(), **settings)
+    for X, y in list(train_loader)[:3]:
+        for net, opt in ((model, again), (plain_model, plain)):
+            opt.zero_grad()
+            criterion(net(X), y).backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), plain_model.parameters()))
+
+
+def test_one_row_losses_are_torchs_mse_to_the_bit():
+    """SGD's one-row forwards take their MSE from float32 NumPy scalars: the bits of
+    functional.mse_loss, or no shortcut where that might differ."""
+    generator = torch.Generator().manual_seed(0)
+    outputs = torch.randn(2000, generator=generator) * 10.0 ** torch.randint(-6, 7, (2000,), generator=generator)
+    targets = torch.randn(2000, generator=generator)
+    for o, t in zip(outputs.tolist(), targets.tolist()):
+        output = torch.tensor([[o]], requires_grad=True)
+        mse, value = fixtures._one_row_mse(output, t)
+        assert mse == torch.nn.functional.mse_loss(output.detach(), torch.tensor([[t]])).item() and value == o
+    for unsuited in (torch.tensor([[1e20]]), torch.tensor([[float("nan")]]), torch.tensor([[1.0]], dtype=torch.float64), torch.ones(1, 2)):
+        assert fixtures._one_row_mse(unsuited, 0.5) is None
+
+
+def test_a_backward_is_clean_when_the_gradients_then_hold_only_its_own():
+    trace, model, criterion, optimizer, train_loader, _ = fixtures.traced_run("train_sgd")
+    X, y = next(iter(train_loader))
+
+    def backward(zero=None):
+        if zero is not None:
+            optimizer.zero_grad(set_to_none=zero == "none")
+        criterion(model(X), y).backward()
+        return [e for e in trace.events if e[0] == "B"][-1][2]
+
+    assert backward("none")  # gradients were None
+    assert not backward()  # the first backward's gradients are still there
+    assert backward("zeros")  # all zero: adding to them changes nothing
+    for p in model.parameters():
+        p.grad = torch.full_like(p, float("nan"))
+    assert not backward()
+
+
 # ------------------------------------------------------------------------------------
 # Known mistakes and correct variants (in process)
 # ------------------------------------------------------------------------------------
@@ -301,10 +405,18 @@ def test_feedback_names_loop_update_expected_got_and_hint(reference):
     assert "update 2 (epoch 1, batch 2)" in grads.message
     assert "zero_grad()" in grads.hint
     losses = results["train_minibatch_sgd: training losses match the reference"]
-    assert "update 3 (epoch 1, batch 3): expected 0.406926, got 0.397116" in losses.message
+    expected, got = expected_got(losses.message, "update 3 (epoch 1, batch 3)")
+    assert math.isclose(expected, 0.406926, rel_tol=3e-6) and math.isclose(got, 0.397116, rel_tol=3e-6)
     valid = verdicts(values_of(example_dir("mistakes", "valid_before_training") / "descent.py"), reference)
     message = valid["train_sgd: validation once per epoch, parameters untouched"].message
     assert "after updates [80, 160, 240, 320, 400]" in message and "after updates [0, 80, 160, 240, 320]" in message
+
+
+def expected_got(message: str, where: str) -> tuple[float, float]:
+    """The numbers of "<where>: expected X, got Y" in a message (float32's last digit varies with the CPU)."""
+    found = re.search(re.escape(where) + r": expected ([-+.\deE]+), got ([-+.\deE]+)\.", message)
+    assert found, message
+    return float(found[1]), float(found[2])
 
 
 def _judge_inline(loop: str, function, reference) -> dict:
@@ -452,19 +564,20 @@ TRAJECTORY = {TRAIN, VALID, PARAMS}
 DIFFERS_BY_ANOTHER_LOOP = {"minibatch_calls_broken_sgd": {"train_minibatch_sgd"}}
 
 
-def plain_run(function, loop: str) -> tuple[list, list, list]:
-    """``function`` on the lecture's setup built here from plain PyTorch classes (no tracing):
-    its training losses, validation losses and final parameters, as floats."""
+def plain_run(function, loop: str, epochs: int = C.EPOCHS, loader_seed: int = fixtures.LOADER_SEED) -> tuple[list, list, list]:
+    """``function`` on the lecture's setup built here from plain PyTorch classes (no tracing), for
+    ``epochs`` epochs, the training loader shuffling with ``loader_seed``: its training losses,
+    validation losses and final parameters, as floats."""
     train, valid = fixtures.make_datasets()
     model = fixtures.make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
     batch_size = {"train_batch_gd": 80, "train_sgd": 1, "train_minibatch_sgd": 16}[loop]
-    generator = torch.Generator().manual_seed(fixtures.LOADER_SEED)
+    generator = torch.Generator().manual_seed(loader_seed)
     train_loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)
     valid_loader = torch.utils.data.DataLoader(valid, batch_size=20)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        result = function(model, torch.nn.MSELoss(), optimizer, train_loader, valid_loader, C.EPOCHS)
+        result = function(model, torch.nn.MSELoss(), optimizer, train_loader, valid_loader, epochs)
     params = [v for p in model.parameters() for v in p.detach().reshape(-1).tolist()]
     try:
         train_losses, valid_losses = ([float(v) for v in part] for part in result)

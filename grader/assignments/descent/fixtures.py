@@ -13,10 +13,13 @@ random state and the reference's trajectory is the same in every process.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
+import numpy
 import torch
 from torch import nn
 from torch.nn import functional
+from torch.optim import optimizer as torch_optimizer  # its registries of global step hooks
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 # The lecture's setup (see COURSE.md, "The descent lecture's demo notebook").
@@ -58,10 +61,16 @@ def make_datasets():
     return train, valid
 
 
+def seed_cpu(seed: int) -> None:
+    """Seed PyTorch's global CPU generator, all that a CPU run draws from. (``torch.manual_seed``
+    also queues seeds for the accelerators, formatting a stack trace each time: 0.1-0.3 ms.)"""
+    torch.default_generator.manual_seed(seed)
+
+
 def make_model(cls: type[nn.Sequential] = nn.Sequential) -> nn.Sequential:
     """The lecture's 1-10-1 network with a ReLU, initialised from MODEL_SEED."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(MODEL_SEED)
+        seed_cpu(MODEL_SEED)
         return cls(nn.Linear(1, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
 
 
@@ -100,10 +109,33 @@ def _mse_gradient(output: torch.Tensor, target: torch.Tensor | None) -> list[flo
     return [2 * (o - t) / n for o, t in zip(output.detach().reshape(-1).tolist(), target.reshape(-1).tolist())]
 
 
+def _one_row_mse(output: torch.Tensor, target: float) -> tuple[float, float] | None:
+    """(MSE, output) of a single float32 output against its row's target, as floats, if cheaply exact.
+
+    The float32 arithmetic MSELoss does on one element, (o - t) * (o - t), done on NumPy
+    scalars: the same bits as ``functional.mse_loss`` at a tenth of its cost, and SGD
+    makes a forward of one row at every update. None where that might overflow (or is
+    not finite), which the general path handles."""
+    if output.dtype != torch.float32 or output.numel() != 1:
+        return None
+    o = output.detach().item()
+    if not abs(o - target) < 1e19:
+        return None
+    d = numpy.float32(o) - numpy.float32(target)
+    return float(d * d), o
+
+
 def _equal_gradients(grad: torch.Tensor | None, expected: list[float] | None) -> bool:
     if grad is None or expected is None or grad.numel() != len(expected):
         return False
     return all(math.isclose(g, e, rel_tol=1e-3, abs_tol=1e-7) for g, e in zip(grad.detach().reshape(-1).tolist(), expected))
+
+
+class Targets(NamedTuple):
+    """A dataset's targets: a tensor of shape (n, 1), and the same as floats."""
+
+    tensor: torch.Tensor
+    floats: list[float]
 
 
 class Trace:
@@ -141,6 +173,8 @@ class Trace:
         self.counts: dict[str, int] = {}
         train_x, self.train_y = rows(train)
         valid_x, self.valid_y = rows(valid)
+        self.train_targets = Targets(self.train_y, self.train_y.reshape(-1).tolist())
+        self.valid_targets = Targets(self.valid_y, self.valid_y.reshape(-1).tolist())
         self.train_index = {value: i for i, value in enumerate(train_x)}
         self.valid_index = {value: i for i, value in enumerate(valid_x)}
         if len(self.train_index) != len(train_x) or set(self.train_index) & set(self.valid_index):
@@ -167,17 +201,20 @@ class Trace:
         self.snapshot = [p.detach().clone() for p in self.params]
         for i, p in enumerate(self.params):
             p.register_hook(lambda grad, i=i: self._incoming(i, grad))
-            p.register_post_accumulate_grad_hook(lambda p, i=i: self._accumulated(i, p))
 
     def _incoming(self, i: int, grad: torch.Tensor) -> None:
+        """A backward pass brings ``grad`` to parameter ``i``, about to be added to its ``.grad``.
+
+        The backward is not clean if ``.grad`` will then hold anything but ``grad``. That is
+        decided here, on the sum autograd is about to make: after zero_grad ``.grad`` is
+        None and there is nothing to compare, where a hook after the addition would compare
+        at every backward."""
         if self.open_backward is None:  # a backward that did not pass through a traced output
             self._backward(-1)
-        self.fresh[i] = grad.detach().clone()
-
-    def _accumulated(self, i: int, p: torch.Tensor) -> None:
-        fresh = self.fresh.get(i)
-        if self.open_backward is not None and (fresh is None or not same(p.grad, fresh)):
+        leftover = self.params[i].grad
+        if leftover is not None and not same(leftover + grad, grad):
             self.open_backward[2] = False
+        self.fresh[i] = grad.detach().clone()
 
     def _backward(self, fid: int, grad: torch.Tensor | None = None, expected: list[float] | None = None) -> None:
         event = ["B", fid, True, _equal_gradients(grad, expected)]
@@ -187,6 +224,8 @@ class Trace:
 
     def check_parameters(self) -> None:
         """Log a ``P`` event if the parameters changed since the last look."""
+        if all(map(torch.equal, self.params, self.snapshot)):  # the usual answer, found cheaply
+            return
         if any(not same(p.detach(), s) for p, s in zip(self.params, self.snapshot)):
             self.updates += 1
             self.log(["P"])
@@ -197,14 +236,15 @@ class Trace:
         self.open_backward = None
         fid = self.forwards
         self.forwards += 1
-        kind, n, mse, target = self._identify(X, output)
+        kind, n, targets, rows = self._identify(X)
+        requires_grad = isinstance(output, torch.Tensor) and output.requires_grad
+        mse, expected = self._against_targets(output, targets, rows, requires_grad)
         self.log(["F", fid, kind, n, self.updates, mse])
-        if isinstance(output, torch.Tensor) and output.requires_grad:
-            expected = _mse_gradient(output, target)
+        if requires_grad:
             output.register_hook(lambda grad, fid=fid, expected=expected: self._backward(fid, grad, expected))
 
-    def _identify(self, X, output) -> tuple[str, int, float | None, torch.Tensor | None]:
-        """The forward's kind, row count, MSE against the rows' targets, and those targets."""
+    def _identify(self, X) -> tuple[str, int, Targets | None, list[int] | None]:
+        """The forward's kind and row count, the targets of the set its rows are from, and the rows' indices there."""
         if not isinstance(X, torch.Tensor) or X.dim() == 0:
             return "o", 0, None, None
         n = X.shape[0]
@@ -215,26 +255,38 @@ class Trace:
         if len(values) != n:
             return "o", n, None, None
         train = [self.train_index.get(v) for v in values]
-        valid = [self.valid_index.get(v) for v in values]
-        if all(i is not None for i in train):
+        if None not in train:
             if tuple(sorted(train)) == self.current_batch:
                 kind = "t"
             elif len(set(train)) == len(self.train_index) == n:
                 kind = "A"
             else:
                 kind = "T"
-            target = self.train_y[train]
-        elif all(i is not None for i in valid):
-            kind = "v" if len(set(valid)) == len(self.valid_index) == n else "p"
-            target = self.valid_y[valid]
-        else:
-            return "o", n, None, None
+            return kind, n, self.train_targets, train
+        valid = [self.valid_index.get(v) for v in values]
+        if None not in valid:
+            return "v" if len(set(valid)) == len(self.valid_index) == n else "p", n, self.valid_targets, valid
+        return "o", n, None, None
+
+    @staticmethod
+    def _against_targets(output, targets: Targets | None, rows: list[int] | None, gradient: bool):
+        """The MSE of ``output`` against the rows' targets (what ``criterion`` gives), and if ``gradient``
+        the gradient MSELoss sends back to ``output`` for them; None for what the rows do not give."""
+        if targets is None:
+            return None, None
+        if len(rows) == 1 and isinstance(output, torch.Tensor):
+            t = targets.floats[rows[0]]
+            one = _one_row_mse(output, t)
+            if one is not None:
+                mse, o = one
+                return mse, [2 * (o - t)] if gradient else None
+        target = targets.tensor[rows]
         try:
             with torch.no_grad():
                 mse = functional.mse_loss(output.detach().reshape(-1, 1).to(target.dtype), target).item()
         except (RuntimeError, AttributeError, TypeError, ValueError):
-            return kind, n, None, None
-        return kind, n, mse, target
+            return None, None
+        return mse, _mse_gradient(output, target) if gradient else None
 
     # -- the loaders -----------------------------------------------------------------
     def loader_pass(self, role: str) -> None:
@@ -291,29 +343,80 @@ class TracedNet(nn.Sequential):
 
 
 STANDARD_SGD = {"lr": LEARNING_RATE, "momentum": 0, "dampening": 0, "weight_decay": 0, "nesterov": False, "maximize": False}
+# torch's defaults for SGD's other settings: with them (and a float lr) its step is p.add_(p.grad, alpha=-lr).
+PLAIN_SGD = {k: v for k, v in STANDARD_SGD.items() if k != "lr"} | {"foreach": None, "differentiable": False, "fused": None}
 
 
 class TracedSGD(torch.optim.SGD):
-    """``torch.optim.SGD`` that reports ``zero_grad`` and ``step`` (and the gradients a step uses)."""
+    """``torch.optim.SGD`` that reports ``zero_grad`` and ``step`` (and the gradients a step uses).
+
+    On this small network torch's machinery around both costs many times their work, so
+    where nothing else can happen they take the short way: ``zero_grad()`` sets the
+    gradients to None, as torch's does; ``step()`` without a closure or step hooks, on the
+    settings torch gives it by default (any float lr), makes SGD's update
+    ``p.add_(p.grad, alpha=-lr)`` itself, the very call torch's SGD then makes. Anything
+    else goes through torch's own step, hooks and all.
+    """
 
     trace: Trace | None = None
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         if self.trace is not None:
             self.trace.zero_grad()
-        super().zero_grad(set_to_none=set_to_none)
+        if not set_to_none:
+            super().zero_grad(set_to_none=False)
+            return
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad = None
 
     def step(self, closure=None):
         status = self.trace.before_step() if self.trace is not None else ""
-        result = super().step(closure)
+        if closure is None and self._plain():
+            group = self.param_groups[0]
+            with torch.no_grad():
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-group["lr"])
+            result = None
+        else:
+            result = _torch_sgd_step(self, closure)
         if self.trace is not None:
             self.trace.after_step(status, self.standard())
         return result
+
+    # torch wraps an optimizer class's step in a call of the step hooks unless it is marked
+    # so; this one calls them, through torch's own step, whenever there are any.
+    step.hooked = True
+
+    def _plain(self) -> bool:
+        """A step is SGD's plain update: one group with PLAIN_SGD's settings and a float lr, no step hooks."""
+        groups = self.param_groups
+        if len(groups) != 1 or type(groups[0].get("lr")) is not float or len(groups[0]) != len(PLAIN_SGD) + 2:
+            return False
+        group = groups[0]
+        return (
+            all(type(group.get(k)) is type(v) and group.get(k) == v for k, v in PLAIN_SGD.items())
+            and not self.defaults.get("differentiable")
+            and getattr(self, "grad_scale", None) is None
+            and getattr(self, "found_inf", None) is None
+            and not (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks)
+            and not (torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks)
+        )
 
     def standard(self) -> bool:
         """The optimizer is still the one the loop was given: plain SGD, lr 0.02, all parameters in one group."""
         groups = self.param_groups
         return len(groups) == 1 and all(groups[0].get(k) == v for k, v in STANDARD_SGD.items())
+
+
+def _torch_sgd_step(optimizer: torch.optim.SGD, closure):
+    """torch's SGD step, inside the call of the step hooks torch wraps it in (when it makes its first SGD)."""
+    step = torch.optim.SGD.step
+    if not getattr(step, "hooked", False):
+        step = torch.optim.Optimizer.profile_hook_step(step)
+    return step(optimizer, closure)
 
 
 class TracedLoader(DataLoader):
@@ -331,8 +434,10 @@ class TracedLoader(DataLoader):
             yield batch
 
 
-def traced_run(loop: str):
-    """Everything a training loop is called with, instrumented: (trace, model, criterion, optimizer, train, valid)."""
+def traced_run(loop: str, loader_seed: int = LOADER_SEED):
+    """Everything a training loop is called with, instrumented: (trace, model, criterion, optimizer, train, valid).
+
+    ``loader_seed`` seeds the training loader's shuffling."""
     train, valid = make_datasets()
     trace = Trace(train, valid)
     model = make_model(TracedNet)
@@ -340,7 +445,7 @@ def traced_run(loop: str):
     trace.watch(model)
     optimizer = TracedSGD(model.parameters(), lr=LEARNING_RATE)
     optimizer.trace = trace
-    generator = torch.Generator().manual_seed(LOADER_SEED)
+    generator = torch.Generator().manual_seed(loader_seed)
     train_loader, valid_loader = make_loaders(train, valid, BATCH_SIZES[loop], generator, cls=TracedLoader)
     train_loader.trace = valid_loader.trace = trace
     train_loader.role, valid_loader.role = "train", "valid"

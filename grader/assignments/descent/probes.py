@@ -93,7 +93,7 @@ def _private_rng(probe):
     @functools.wraps(probe)
     def run(*args, **kwargs):
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(fixtures.GLOBAL_SEED)
+            fixtures.seed_cpu(fixtures.GLOBAL_SEED)
             return probe(*args, **kwargs)
 
     return run
@@ -149,8 +149,8 @@ def _recording(name: str, callee, args: tuple, trace, calls: list[dict]):
     return call
 
 
-def _run_loop(function, loop: str, epochs: int, watch: bool) -> dict:
-    trace, model, criterion, optimizer, train_loader, valid_loader = fixtures.traced_run(loop)
+def _run_loop(function, loop: str, epochs: int, loader_seed: int, watch: bool) -> dict:
+    trace, model, criterion, optimizer, train_loader, valid_loader = fixtures.traced_run(loop, loader_seed)
     args = (model, criterion, optimizer, train_loader, valid_loader, epochs)
     with _calls_to_graded(function, loop, args, trace) if watch else contextlib.nullcontext([]) as calls:
         result = function(*args)
@@ -182,18 +182,20 @@ def _run_loop(function, loop: str, epochs: int, watch: bool) -> dict:
         # loop on its own fixtures too, so the grading process can tell whose mistake it is.
         callee = whole[0]["name"]
         answer["delegated_to"] = callee
-        answer["callee_run"] = _private_rng(_run_loop)(function.__globals__[callee], callee, epochs, watch=False)
+        answer["callee_run"] = _private_rng(_run_loop)(function.__globals__[callee], callee, epochs, loader_seed, watch=False)
     return answer
 
 
 @_private_rng
-def train_loop(resolve, loop: str, epochs: int) -> dict:
-    """Run the student's ``loop`` on the instrumented fixtures for ``epochs`` epochs."""
-    return _run_loop(resolve("descent", loop), loop, epochs, watch=True)
+def train_loop(resolve, loop: str, epochs: int, loader_seed: int = fixtures.LOADER_SEED) -> dict:
+    """Run the student's ``loop`` on the instrumented fixtures for ``epochs`` epochs, the training
+    loader shuffling with ``loader_seed``."""
+    return _run_loop(resolve("descent", loop), loop, epochs, loader_seed, watch=True)
 
 
-def _describe_pass(loader, index: dict[float, int], targets, limit: int = fixtures.MAX_BATCHES) -> dict:
-    """The batches of one pass over ``loader``: sizes, row indices, shapes, pairing."""
+def _describe_pass(loader, index: dict[float, int], targets: list[float], limit: int = fixtures.MAX_BATCHES) -> dict:
+    """The batches of one pass over ``loader``: sizes, row indices, shapes, pairing (y holds the
+    targets of X's rows: ``targets`` are the dataset's, as floats, which compare as torch.equal would)."""
     batches = []
     count = 0
     for batch in loader:
@@ -211,7 +213,7 @@ def _describe_pass(loader, index: dict[float, int], targets, limit: int = fixtur
             values = X.reshape(-1).tolist()
             entry["rows"] = [index.get(v, -1) for v in values]
             if all(i >= 0 for i in entry["rows"]) and y.numel() == len(values):
-                entry["paired"] = bool(torch.equal(y.reshape(-1, 1), targets[entry["rows"]]))
+                entry["paired"] = y.reshape(-1).tolist() == [targets[i] for i in entry["rows"]]
         batches.append(entry)
     return {"batches": batches, "count": count}
 
@@ -227,6 +229,7 @@ def make_loaders(resolve, batch_sizes: list[int], seed: int, other_seed: int) ->
     train, valid = fixtures.make_datasets()
     train_x, train_y = fixtures.rows(train)
     valid_x, valid_y = fixtures.rows(valid)
+    train_targets, valid_targets = train_y.reshape(-1).tolist(), valid_y.reshape(-1).tolist()
     train_index = {v: i for i, v in enumerate(train_x)}
     valid_index = {v: i for i, v in enumerate(valid_x)}
 
@@ -239,8 +242,8 @@ def make_loaders(resolve, batch_sizes: list[int], seed: int, other_seed: int) ->
                 loaders = function(train, valid, batch_size, generator=torch.Generator().manual_seed(seed))
             entry["returned"] = _type(loaders)
             train_loader, valid_loader = loaders
-            entry["train"] = [_describe_pass(train_loader, train_index, train_y) for _ in range(passes)]
-            entry["valid"] = [_describe_pass(valid_loader, valid_index, valid_y) for _ in range(passes)]
+            entry["train"] = [_describe_pass(train_loader, train_index, train_targets) for _ in range(passes)]
+            entry["valid"] = [_describe_pass(valid_loader, valid_index, valid_targets) for _ in range(passes)]
         except Exception as error:  # reported as data; the parent decides what it costs
             message = str(error).strip().splitlines()
             entry["error"] = f"{type(error).__name__}: {message[0] if message else ''}"[:300]
