@@ -19,15 +19,16 @@ The answer is hostile: ``answers`` decodes it and holds it to itself, ``events``
 into a run, ``diagnosis`` holds the run to the reference's and finds its known mistakes
 (``mistakes``), and the judges (``judges``, ``loader_judges``) decide each check, within
 ``tolerances``. What a run must be (epochs, batch size, updates per epoch) comes from this
-process. The hidden variants (reference/descent/variants) are a private copy of this module
-with EPOCHS and the make_loaders inputs replaced: the judges below read them when they judge.
+process. The hidden variants (reference/descent/variants) are private copies of this module
+with EPOCHS, LOADER_SEED and the make_loaders inputs replaced: the judges below read them
+when they judge.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from grader.assignments.descent import judges, loader_judges
+from grader.assignments.descent import fixtures, judges, loader_judges
 from grader.assignments.descent.events import LOOPS
 from grader.plugin import Check, Judge, Probe, Verdict
 
@@ -35,12 +36,15 @@ from grader.plugin import Check, Judge, Probe, Verdict
 # first two epochs: the order of zero_grad/backward/step repeats at every update, and
 # epoch-level mistakes (validation timing, one batch per epoch, an extra epoch, a
 # reshuffle per epoch) show at the first epoch boundary; five epochs give four such
-# boundaries. SGD then makes 400 instrumented updates (about 0.2 s) instead of 8,000
-# (about 4 s), and fewer updates also leave less room for rounding to grow.
+# boundaries. SGD then makes 400 instrumented updates (about 0.1 s) instead of 8,000
+# (about 2 s), and fewer updates also leave less room for rounding to grow.
 EPOCHS = 5
 
-# Seconds of wall time per probe. The reference needs 0.02 s (batch GD), 0.2 s (SGD),
-# 0.02 s (minibatch SGD) and 0.02 s (make_loaders) here; the limits leave room for a
+# The training loader's shuffling seed: the lecture's (the notebook's plots show that run).
+LOADER_SEED = fixtures.LOADER_SEED
+
+# Seconds of wall time per probe. The reference needs 0.01 s (batch GD), 0.1 s (SGD),
+# 0.01 s (minibatch SGD) and 0.01 s (make_loaders) here; the limits leave room for a
 # slow machine and a student's slower but correct code, and cap an endless loop.
 TIMEOUTS = {"train_batch_gd": 10.0, "train_sgd": 20.0, "train_minibatch_sgd": 10.0, "make_loaders": 10.0}
 
@@ -49,10 +53,10 @@ MAKE_LOADERS_SEEDS = (3, 4)
 
 
 def on_runs(judge: judges.RunJudge) -> Judge:
-    """A loop judge on a loop probe's answer, for the EPOCHS of this module (read when it judges)."""
+    """A loop judge on a loop probe's answer, for the EPOCHS and LOADER_SEED of this module (read when it judges)."""
 
     def judge_answer(value: Any, reference: dict) -> Verdict:
-        return judges.judge_run(judge, value, reference, EPOCHS)
+        return judges.judge_run(judge, value, reference, EPOCHS, LOADER_SEED)
 
     return judge_answer
 
@@ -70,7 +74,7 @@ def loop_probe(loop: str) -> Probe:
     return Probe(
         key=f"descent:{loop}:{EPOCHS}",
         function="train_loop",
-        args={"loop": loop, "epochs": EPOCHS},
+        args={"loop": loop, "epochs": EPOCHS, "loader_seed": LOADER_SEED},
         needs=("descent",),
         timeout=TIMEOUTS[loop],
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.assignments.descent import answers
+from grader.assignments.descent import answers, fixtures
 from grader.assignments.descent.events import Run, read_run, returned_lists
 from grader.assignments.descent.mistakes import PRIORITY, failing, hint
 from grader.assignments.descent.tolerances import all_close, some
@@ -180,7 +180,7 @@ def _losses_after_updates(run: Run) -> list | None:
 
 
 
-_cache: dict[tuple[int, answers.Setup], tuple[Any, Run | answers.Inconsistent]] = {}
+_cache: dict[tuple[int, answers.Setup, int], tuple[Any, Run | answers.Inconsistent]] = {}
 
 
 def setup_of(reference: dict, epochs: int) -> answers.Setup:
@@ -188,13 +188,13 @@ def setup_of(reference: dict, epochs: int) -> answers.Setup:
     return answers.expected_setup(reference["setup"]["loop"], epochs)
 
 
-def analyse(value: Any, reference: dict, epochs: int) -> Run:
-    """The run of ``epochs`` epochs decoded, cross-checked (against itself and the reference's
-    run), read and diagnosed; raises answers.Inconsistent."""
+def analyse(value: Any, reference: dict, epochs: int, loader_seed: int = fixtures.LOADER_SEED) -> Run:
+    """The run of ``epochs`` epochs (the training loader shuffling with ``loader_seed``) decoded,
+    cross-checked (against itself and the reference's run), read and diagnosed; raises answers.Inconsistent."""
     setup = setup_of(reference, epochs)
-    run = analysed(value, setup)
+    run = analysed(value, setup, loader_seed)
     if value is not reference and run.bound_to is not reference:
-        bind(run, analysed(reference, setup))
+        bind(run, analysed(reference, setup, loader_seed))
         run.bound_to = reference
     return run
 
@@ -234,19 +234,20 @@ def bind(run: Run, ref: Run) -> None:
         answers.agree_all(run.final_params, ref.final_params, "the final parameters", SAME_RUN)
 
 
-def analysed(value: Any, setup: answers.Setup) -> Run:
+def analysed(value: Any, setup: answers.Setup, loader_seed: int = fixtures.LOADER_SEED) -> Run:
     """``analyse`` against a given setup; cached, since seven checks read the same probe value."""
-    hit = _cache.get((id(value), setup))
+    key = (id(value), setup, loader_seed)
+    hit = _cache.get(key)
     if hit is None or hit[0] is not value:
         try:
-            run = read_run(answers.decode(value, setup), setup)
+            run = read_run(answers.decode(value, setup), setup, loader_seed)
             run.diagnosis = diagnose(run)
             hit = (value, run)
         except answers.Inconsistent as error:
             hit = (value, error)
         if len(_cache) > 64:
             _cache.clear()
-        _cache[id(value), setup] = hit
+        _cache[key] = hit
     if isinstance(hit[1], answers.Inconsistent):
         raise hit[1]
     return hit[1]

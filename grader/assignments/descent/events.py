@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.assignments.descent import answers
+from grader.assignments.descent import answers, fixtures
 
 # The graded loops, and the method each implements.
 LOOPS = ("train_batch_gd", "train_sgd", "train_minibatch_sgd")
@@ -68,6 +68,7 @@ class Run:
     backwards: int  # backward passes in the whole run
     returned: dict
     final_params: list[float | None]
+    loader_seed: int = fixtures.LOADER_SEED  # the training loader's shuffling seed
     diagnosis: dict[str, str] = field(default_factory=dict)  # mistake -> evidence
     bound_to: Any = None  # the reference answer this run's log was held to (see diagnosis.bind)
 
@@ -111,14 +112,18 @@ class Run:
 
     @property
     def context(self) -> str:
+        shuffled = "" if self.loader_seed == fixtures.LOADER_SEED else (
+            f", train_loader shuffling with torch.Generator().manual_seed({self.loader_seed})"
+        )
         return (
             f"{self.loop} ({METHODS[self.loop]}, batch size {self.batch_size}, {self.epochs} epochs "
-            f"on the lecture's sin(x) data, lr 0.02)"
+            f"on the lecture's sin(x) data, lr 0.02{shuffled})"
         )
 
 
-def read_run(value: dict, setup: answers.Setup) -> Run:
-    """A decoded answer (see answers.decode) read against what the grading process expects."""
+def read_run(value: dict, setup: answers.Setup, loader_seed: int = fixtures.LOADER_SEED) -> Run:
+    """A decoded answer (see answers.decode) read against what the grading process expects
+    (``setup``, and the training loader's seed it asked for)."""
     forwards: dict[int, Forward] = {}
     order: list[Forward] = []
     updates: list[Update] = []
@@ -193,6 +198,7 @@ def read_run(value: dict, setup: answers.Setup) -> Run:
         backwards=counts.get("B", 0),
         returned=value["returned"],
         final_params=value["final_params"],
+        loader_seed=loader_seed,
     )
 
 

@@ -20,10 +20,11 @@ from grader.plugin import Verdict, failed, passed
 RunJudge = Callable[[Run, Run], Verdict]  # (the student's run, the reference's run) -> verdict
 
 
-def judge_run(judge: RunJudge, value: Any, reference: dict, epochs: int) -> Verdict:
-    """``judge`` on a loop probe's answer and the reference's, runs of ``epochs`` epochs."""
+def judge_run(judge: RunJudge, value: Any, reference: dict, epochs: int, loader_seed: int) -> Verdict:
+    """``judge`` on a loop probe's answer and the reference's, runs of ``epochs`` epochs on a
+    training loader shuffling with ``loader_seed``."""
     try:
-        verdict = judge(analyse(value, reference, epochs), analyse(reference, reference, epochs))
+        verdict = judge(analyse(value, reference, epochs, loader_seed), analyse(reference, reference, epochs, loader_seed))
         return charging_the_callee(verdict, value, reference, epochs)
     except answers.Inconsistent as error:
         loop = reference["setup"]["loop"]
