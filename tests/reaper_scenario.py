@@ -1,6 +1,7 @@
 """One of the reaper's scenarios (tests/test_sandbox_layers.py), run in a process of its own:
-``python reaper_scenario.py KIND`` prints, as JSON, where the escaped process was and what
-outlived each ``kill_tree``.
+``python reaper_scenario.py KIND [privless]`` prints, as JSON, where the escaped process was
+and what outlived each ``kill_tree``; ``privless``: the grader itself has no_new_privs (as
+in a container started with it). ``python reaper_scenario.py reap`` tries ``_reap`` alone.
 
 The reaper makes its process a child subreaper, which the test process must never become
 (mutmut runs the tests in its own process, which would then wait on foreign orphans). The
@@ -20,7 +21,8 @@ marker), and leaves a process behind, of one KIND:
 * group-orphan: orphaned but still in the child's process group, its environment wiped:
   only the group's signal reaches it.
 
-The escaped process ignores every signal it can, as hostile code would.
+The escaped process ignores every signal it can, as hostile code would, and has a child of
+its own with nothing in its environment, which goes with it whatever found it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from grader.sandbox import reaper
 KINDS = ("descendant", "orphan", "privless-orphan", "group-orphan")
 PR_SET_NO_NEW_PRIVS = 38
 
-# Ignores what it can, sets no_new_privs if asked, writes its pid to the fd in argv[1], sleeps.
+# Ignores what it can, sets no_new_privs if asked, starts its own child (environment wiped),
+# writes both pids to the fd in argv[1] once that child runs, sleeps.
 ESCAPED = """
 import ctypes, os, signal, sys, time
 for number in signal.valid_signals():
@@ -48,7 +51,14 @@ for number in signal.valid_signals():
         pass
 if sys.argv[2] == "privless":
     ctypes.CDLL(None).prctl(%d, 1, 0, 0, 0)
-os.write(int(sys.argv[1]), f"{os.getpid()}\\n".encode())
+read, write = os.pipe()
+os.set_inheritable(write, True)
+child = os.fork()
+if child == 0:  # ignored signals and no_new_privs survive exec
+    os.execve(sys.executable, [sys.executable, "-c", "import os, sys, time; os.write(int(sys.argv[1]), b'.'); time.sleep(600)",
+                               str(write)], {})
+os.read(read, 1)
+os.write(int(sys.argv[1]), f"{os.getpid()} {child}\\n".encode())
 time.sleep(600)
 """ % PR_SET_NO_NEW_PRIVS
 
@@ -67,10 +77,10 @@ if os.fork() == 0:
         privless = "privless" if kind == "privless-orphan" else "-"
         os.execve(sys.executable, [sys.executable, "-c", escaped, str(write), privless], env)
     os._exit(0)
-pid = os.read(read, 64).decode().strip()
+pids = os.read(read, 64).decode().strip()
 if kind != "descendant":
     os.wait()  # the middle process is gone: the escaped one's parent is now the grader
-print(pid, flush=True)
+print(pids, flush=True)
 os.read(read, 1)  # sleeps until killed
 """
 
@@ -93,14 +103,22 @@ def our_zombie(pid: int) -> bool:
         return False
 
 
-def scenario(kind: str) -> dict:
+def no_new_privs() -> None:
+    import ctypes
+
+    ctypes.CDLL(None).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def scenario(kind: str, privless: bool) -> dict:
+    if privless:
+        no_new_privs()  # and every process started below inherits it
     reaper.become_subreaper()
     bystander = subprocess.Popen(SLEEP)
     busy = subprocess.Popen(SLEEP, start_new_session=True, env=SANDBOXED)
     reaper.track(busy.pid)
     child = subprocess.Popen([sys.executable, "-c", SPAWNER, kind, ESCAPED], stdout=subprocess.PIPE, text=True,
                              start_new_session=True, env=SANDBOXED)  # fmt: skip
-    escaped = int(child.stdout.readline())
+    escaped, its_child = map(int, child.stdout.readline().split())
     try:
         report = {
             "escaped": {
@@ -115,35 +133,53 @@ def scenario(kind: str) -> dict:
         report["after the child"] = {
             "child reaped": child.returncode is not None,
             "escaped running": running(escaped),
+            "its child running": running(its_child),
             "escaped our zombie": our_zombie(escaped),
             "busy running": running(busy.pid),
             "bystander running": running(bystander.pid),
         }
         reaper.kill_tree(busy)
         reaper.kill_tree(bystander)  # a child in no session of its own: no group to signal
-        report["after all"] = {"busy reaped": busy.returncode is not None, "bystander reaped": bystander.returncode is not None}
+        report["after all"] = {"busy reaped": busy.returncode is not None, "busy forgotten": busy.pid not in reaper._live,
+                               "bystander reaped": bystander.returncode is not None}
         return report
     finally:  # outside a pid namespace nothing else would end them
-        for pid in (escaped, child.pid, busy.pid, bystander.pid):
+        for pid in (escaped, its_child, child.pid, busy.pid, bystander.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
 
-def main(kind: str) -> int:
-    if kind not in KINDS:
-        raise SystemExit(f"usage: reaper_scenario.py {'|'.join(KINDS)}")
+def reaping() -> dict:
+    """``_reap`` given long patience returns once nothing it was given is left to reap (a
+    zombie of ours reaped, a pid that is not our child passed over); given little, it
+    returns with a running child still running: it reaps, never kills."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    os.waitid(os.P_PID, ended.pid, os.WEXITED | os.WNOWAIT)  # a zombie now, left to be reaped
+    reaper._reap({ended.pid, os.getppid()}, patience=3600)  # a stop for a broken reaper is the test's own timeout
+    sleeper = subprocess.Popen(SLEEP)
+    try:
+        reaper._reap({sleeper.pid}, patience=0.1)
+        return {"zombie reaped": not psutil.pid_exists(ended.pid), "running child left running": running(sleeper.pid)}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def main(args: list[str]) -> int:
+    if not (args == ["reap"] or args[:1] and args[0] in KINDS and args[1:] in ([], ["privless"])):
+        raise SystemExit(f"usage: reaper_scenario.py {'|'.join(KINDS)} [privless], or reaper_scenario.py reap")
     if os.getpid() == 1:  # the first process of a new pid namespace: orphans come to it anyway, so
         worker = os.fork()  # the scenario runs in a child, which only the reaper can make their parent
         if worker == 0:
-            print(json.dumps(scenario(kind)), flush=True)
-            os._exit(0)
+            os._exit(main(args))
         _, status = os.waitpid(worker, 0)
         return os.waitstatus_to_exitcode(status)
-    print(json.dumps(scenario(kind)), flush=True)
+    report = reaping() if args == ["reap"] else scenario(args[0], privless=args[1:] == ["privless"])
+    print(json.dumps(report), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))

@@ -138,12 +138,12 @@ def _pid_namespace() -> tuple[str, ...] | None:
 
 
 @functools.cache
-def _scenario(kind: str) -> dict:
+def _scenario(*args: str) -> dict:
     prefix = _pid_namespace()
     if prefix is None and os.environ.get(CONTAINED_ONLY):
         pytest.fail(f"{CONTAINED_ONLY} is set but this machine gives no pid namespace (unshare)")
     grader_parent = Path(reaper.__file__).resolve().parents[2]  # the scenario imports the reaper this test imported
-    done = subprocess.run([*(prefix or ()), sys.executable, SCENARIO, kind], capture_output=True, text=True, timeout=300,
+    done = subprocess.run([*(prefix or ()), sys.executable, SCENARIO, *args], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(grader_parent)})  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -166,6 +166,7 @@ def test_reaper_kills_what_left_the_process_group(kind):
     after = seen["after the child"]
     assert after["child reaped"], "the child itself was killed and reaped"
     assert not after["escaped running"], f"the {kind} outlived grading"
+    assert not after["its child running"], f"the {kind}'s own child outlived grading"
     if kind != "group-orphan":  # the group's signal reaps nothing: that one stays our zombie (not running)
         assert not after["escaped our zombie"], "what the tree and the strays found is reaped too"
 
@@ -177,7 +178,22 @@ def test_reaper_spares_a_sandbox_child_still_in_use_and_the_graders_own_children
     seen = _scenario("orphan")  # its orphan is a stray: it must go
     assert not seen["after the child"]["escaped running"]
     assert seen["after the child"]["busy running"] and seen["after the child"]["bystander running"]
-    assert seen["after all"] == {"busy reaped": True, "bystander reaped": True}  # each ends with its own kill_tree
+    # each ends with its own kill_tree, which forgets the one in use (its pid may come back as a stray's)
+    assert seen["after all"] == {"busy reaped": True, "busy forgotten": True, "bystander reaped": True}
+
+
+@linux_only
+def test_reaper_spares_the_graders_own_children_when_the_grader_has_no_new_privs():
+    """In a container started with no_new_privs every process has it, the grader's own
+    children included: then it cannot tell a sandbox descendant, and the marker alone does."""
+    after = _scenario("orphan", "privless")["after the child"]
+    assert not after["escaped running"] and after["bystander running"] and after["busy running"]
+
+
+@linux_only
+def test_reaper_reaping_returns_once_nothing_is_left_and_never_kills():
+    # given an hour, it returns at once: a stop for a broken reaper is the scenario's own timeout
+    assert _scenario("reap") == {"zombie reaped": True, "running child left running": True}
 
 
 # ---- CPU time, read from outside ------------------------------------------------------------

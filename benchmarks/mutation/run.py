@@ -58,7 +58,9 @@ TARGETS = {
                                   "tests/test_answer_bounds.py"],
     # Only tests that call the reaper in a subprocess (IN_A_SUBPROCESS): never one that calls it in this process.
     "grader/sandbox/reaper.py": ["tests/test_sandbox_layers.py::test_reaper_kills_what_left_the_process_group",
-                                 "tests/test_sandbox_layers.py::test_reaper_spares_a_sandbox_child_still_in_use_and_the_graders_own_children"],
+                                 "tests/test_sandbox_layers.py::test_reaper_spares_a_sandbox_child_still_in_use_and_the_graders_own_children",
+                                 "tests/test_sandbox_layers.py::test_reaper_spares_the_graders_own_children_when_the_grader_has_no_new_privs",
+                                 "tests/test_sandbox_layers.py::test_reaper_reaping_returns_once_nothing_is_left_and_never_kills"],
     "grader/sandbox/cputime.py": ["tests/test_sandbox_layers.py::test_cpu_time_counts_the_whole_tree_and_never_goes_down",
                                   "tests/test_sandbox_layers.py::test_a_spinning_tree_is_runnable"],
     "grader/batch/run.py": ["tests/test_resume.py"],  # the slowest: each of its tests runs several batches
