@@ -115,6 +115,179 @@ def test_bubblewrap_alone_stops_uid_0_writing_what_it_sees(tmp_path):
     assert not (scratch / "planted").exists()
 
 
+# ---- choosing the isolation --------------------------------------------------------------
+
+# The order (docs/threat-model.md, grader/sandbox/isolation.py): namespaces strongest first
+# (bubblewrap, unshare, none), each with the child's own uid first when the grader is root,
+# with the Landlock ABI the kernel gives; last, none of them, should Landlock itself fail.
+# Each combination is tried by starting a trivial child; here a stand-in says which start.
+
+
+def _choose(monkeypatch, starts=lambda layers: True, root=True, landlock=3, linux=True, **settings):
+    """(the Plan made, the combinations tried in order) if a child started under exactly
+    the combinations ``starts`` accepts."""
+    from grader.sandbox import confine
+
+    _machine(monkeypatch, root, linux)
+    monkeypatch.setattr(confine, "landlock_abi", lambda: landlock)
+    for name in ("GRADER_ISOLATION", "GRADER_SANDBOX_WITHOUT", "GRADER_REQUIRE_ISOLATION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    tried = []
+
+    def attempt(layers):
+        tried.append((layers.namespaces, layers.drop, layers.landlock))
+        return None if starts(layers) else "it cannot start here"
+
+    monkeypatch.setattr(isolation, "_try", attempt)
+    return isolation.Plan(), tried
+
+
+def _machine(monkeypatch, root: bool, linux: bool = True) -> None:
+    monkeypatch.setattr(isolation, "LINUX", linux)
+    monkeypatch.setattr(isolation, "_grader_uid", lambda: 0 if root else 1000)
+    monkeypatch.setattr(isolation, "_advisory", False)
+
+
+def _layers(plan) -> tuple:
+    return plan.layers.namespaces, plan.layers.drop, plan.layers.landlock
+
+
+EVERY = [("bwrap", True, 3), ("bwrap", False, 3), ("unshare", True, 3), ("unshare", False, 3), (None, True, 3), (None, False, 3),
+         (None, False, 0)]
+
+
+@pytest.mark.parametrize("root, starts, tried, chosen", [
+    (True, lambda layers: True, EVERY[:1], EVERY[0]),
+    (True, lambda layers: layers.namespaces != "bwrap", EVERY[:3], EVERY[2]),
+    (True, lambda layers: not layers.drop, EVERY[:2], EVERY[1]),
+    (False, lambda layers: layers.namespaces is None, [("bwrap", False, 3), ("unshare", False, 3), (None, False, 3)], (None, False, 3)),
+    (True, lambda layers: not layers.landlock, EVERY, (None, False, 0)),
+    (True, lambda layers: False, EVERY, (None, False, 0)),
+], ids=["all", "no-bwrap", "no-uid", "not-root-no-namespaces", "landlock-fails", "nothing"])  # fmt: skip
+def test_the_strongest_combination_that_starts_is_chosen(monkeypatch, root, starts, tried, chosen):
+    plan, attempts = _choose(monkeypatch, starts, root=root)
+    assert attempts == tried and _layers(plan) == chosen
+    assert len(plan.missing) == sum(not starts(isolation.Layers(*t)) for t in tried)  # each failure is said
+
+
+def test_each_combination_that_failed_is_named_with_why(monkeypatch):
+    plan, _ = _choose(monkeypatch, lambda layers: False)
+    assert plan.missing == [
+        "bwrap + own uid + Landlock 3 failed (it cannot start here)", "bwrap + Landlock 3 failed (it cannot start here)",
+        "unshare + own uid + Landlock 3 failed (it cannot start here)", "unshare + Landlock 3 failed (it cannot start here)",
+        "no namespaces + own uid + Landlock 3 failed (it cannot start here)", "no namespaces + Landlock 3 failed (it cannot start here)",
+        "no namespaces failed (it cannot start here)",
+    ]
+
+
+@pytest.mark.parametrize("setting, tried, missing", [
+    ("unshare", EVERY[2:3], ["stronger isolation turned off by GRADER_ISOLATION=unshare"]),
+    ("none", EVERY[4:5], ["stronger isolation turned off by GRADER_ISOLATION=none"]),
+    ("fast", EVERY[4:5], ["GRADER_ISOLATION='fast' is not bwrap, unshare or none", "stronger isolation turned off by GRADER_ISOLATION=none"]),
+])  # fmt: skip
+def test_grader_isolation_caps_the_namespaces_and_says_so(monkeypatch, setting, tried, missing):
+    plan, attempts = _choose(monkeypatch, GRADER_ISOLATION=setting)
+    assert attempts == tried and _layers(plan) == tried[0] and plan.missing == missing
+
+
+def test_layers_turned_off_are_not_tried_and_are_named(monkeypatch):
+    plan, attempts = _choose(monkeypatch, GRADER_SANDBOX_WITHOUT=" UID, Landlock ")
+    assert attempts == [("bwrap", False, 0)]
+    assert plan.missing == ["landlock turned off by GRADER_SANDBOX_WITHOUT", "uid turned off by GRADER_SANDBOX_WITHOUT"]
+
+
+def test_without_linux_nothing_is_tried(monkeypatch):
+    plan, attempts = _choose(monkeypatch, linux=False)
+    assert attempts == [] and _layers(plan) == (None, False, 0)
+    assert plan.missing == [f"on {sys.platform} the sandbox is a separate process with limits (namespaces, uids and Landlock are Linux's)"]
+
+
+def _plan(monkeypatch, layers: tuple, root: bool = True, missing=(), linux: bool = True):
+    _machine(monkeypatch, root, linux)
+    plan = isolation.Plan.__new__(isolation.Plan)
+    plan.layers, plan.missing = isolation.Layers(*layers), list(missing)
+    return plan
+
+
+@pytest.mark.parametrize("required, layers, root, unmet", [
+    ("bwrap, LANDLOCK", ("unshare", True, 3), True, "bwrap"),
+    ("bwrap,landlock,uid,unshare", ("bwrap", True, 3), True, None),
+    ("unshare", ("bwrap", False, 0), False, None),  # bubblewrap is stronger
+    ("unshare", ("unshare", True, 0), True, None),
+    ("unshare,landlock", (None, True, 0), True, "landlock, unshare"),
+    ("uid", ("bwrap", False, 3), False, None),  # not root: the child runs at the grader's own uid, never 0
+    ("no-such-layer", ("bwrap", True, 3), True, "no-such-layer"),
+])  # fmt: skip
+def test_grader_require_isolation_refuses_what_is_not_held(monkeypatch, required, layers, root, unmet):
+    plan = _plan(monkeypatch, layers, root, missing=["bwrap + own uid + Landlock 3 failed (no bwrap)"])
+    monkeypatch.setenv("GRADER_REQUIRE_ISOLATION", required)
+    refusal = plan.refusal()
+    if unmet is None:
+        assert refusal is None
+    else:
+        assert refusal.startswith(f"refusing to grade: GRADER_REQUIRE_ISOLATION asks for {unmet}, which this machine does not give")
+        assert refusal.endswith(f"{plan.notes(None)[0]}. Why: bwrap + own uid + Landlock 3 failed (no bwrap)")
+
+
+def test_official_grading_as_root_refuses_a_child_at_uid_0_and_a_self_check_does_not(monkeypatch):
+    plan = _plan(monkeypatch, (None, False, 3))
+    monkeypatch.delenv("GRADER_REQUIRE_ISOLATION", raising=False)
+    assert plan.refusal().startswith("refusing to grade as root: student code would run as uid 0")
+    assert "Why: nothing stronger was tried." in plan.refusal()
+    assert _plan(monkeypatch, (None, True, 3)).refusal() is None  # its own uid
+    assert _plan(monkeypatch, (None, False, 3), root=False).refusal() is None  # the grader's uid, bounded
+    monkeypatch.setattr(isolation, "_advisory", True)
+    assert plan.refusal() is None
+
+
+# What each configuration leaves open, as docs/threat-model.md's table has it.
+@pytest.mark.parametrize("layers, root, uid, exposed", [
+    (("bwrap", True, 3), True, 1234, ""),
+    (("unshare", True, 0), True, 1234, "can read files outside its folder"),
+    (("unshare", False, 0), False, None, "can read files outside its folder and write the grader's"),
+    ((None, True, 4), True, 1234, "can use UDP and local Unix sockets (Landlock blocks TCP only), can fill the disk through its folder "
+                                  "(bounded per file only)"),
+    ((None, False, 6), False, None, "can use UDP and local Unix sockets (Landlock blocks TCP only), can fill the disk through its folder "
+                                    "(bounded per file only)"),
+    ((None, False, 5), False, None, "can use UDP and local Unix sockets (Landlock blocks TCP only), can signal the grader, can fill the "
+                                    "disk through its folder (bounded per file only)"),
+    ((None, False, 0), False, None, "can read the reference solutions and write outside its folder, has network access, can signal the "
+                                    "grader, can fill the disk through its folder (bounded per file only)"),
+    ((None, False, 3), True, None, "has network access, can signal the grader, can fill the disk through its folder (bounded per file only), "
+                                   "is not bounded in processes (uid 0 is exempt from RLIMIT_NPROC)"),
+])  # fmt: skip
+def test_what_a_weaker_sandbox_leaves_open_is_said(monkeypatch, layers, root, uid, exposed):
+    assert _plan(monkeypatch, layers, root).exposed(uid) == exposed
+
+
+def test_without_linux_everything_is_open_and_advisory(monkeypatch):
+    exposed = _plan(monkeypatch, (None, False, 0), root=False, linux=False).exposed(None)
+    assert exposed == "can do whatever the user running the check can (this grade is advisory; the official one runs on Linux)"
+
+
+def test_the_notes_name_the_mechanisms_and_every_gap(monkeypatch):
+    full = _plan(monkeypatch, ("bwrap", True, 3))
+    assert full.notes(1234) == ["sandbox: bubblewrap namespaces (own filesystem view without the reference solutions, no network, own "
+                                "process tree); uid 1234 instead of root; Landlock ABI 3; resource limits"]
+    assert _plan(monkeypatch, ("bwrap", False, 3), root=False).notes(None) == [
+        "sandbox: bubblewrap namespaces (own filesystem view without the reference solutions, no network, own process tree); uid 1000, "
+        "the grader's own; Landlock ABI 3; resource limits"]
+    weak = _plan(monkeypatch, (None, False, 0), missing=["bwrap failed (x)"])
+    assert weak.notes(None) == [
+        "sandbox: no namespaces; uid 0, the grader's own; no Landlock; resource limits",
+        "sandbox WEAKER than intended: bwrap failed (x); no namespaces (bubblewrap or unshare); the child runs as uid 0 (without "
+        f"capabilities); no Landlock; so student code {weak.exposed(None)}"]
+    nothing_tried = _plan(monkeypatch, (None, False, 0), root=False)  # a gap is said even when no failure explains it
+    assert nothing_tried.notes(None)[1] == ("sandbox WEAKER than intended: no namespaces (bubblewrap or unshare); no Landlock; so student "
+                                            f"code {nothing_tried.exposed(None)}")
+    unshared = _plan(monkeypatch, ("unshare", True, 3), missing=["bwrap failed (x)"])
+    assert unshared.notes(1234)[1] == "sandbox WEAKER than intended: bwrap failed (x)"  # nothing left open to add
+    assert unshared.notes(1234)[0].startswith("sandbox: unshare namespaces (reference solutions hidden, writes capped, no network, own "
+                                              "process tree)")
+
+
 # ---- the reaper ---------------------------------------------------------------------------
 
 # The scenarios run in tests/reaper_scenario.py, in a process of their own (the reaper makes

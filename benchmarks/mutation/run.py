@@ -56,6 +56,15 @@ TARGETS = {
     "grader/sandbox/answers.py": ["tests/test_limits.py::test_an_answer_out_of_bounds_is_rejected_before_it_costs_memory",
                                   "tests/test_limits.py::test_floats_decode_as_floats_nan_and_infinities_included",
                                   "tests/test_answer_bounds.py"],
+    # Its pure parts only: the bubblewrap arguments, the choice of layers, the refusal and the
+    # notes; the rest starts children (test_sandbox.py), which mutmut's mutants cannot reach.
+    "grader/sandbox/isolation.py": [f"tests/test_sandbox_layers.py::test_{name}" for name in (
+        "bubblewrap_binds_every_path_read_only_and_gives_only_work_writable", "bubblewrap_hides_the_reference_and_the_checks",
+        "the_strongest_combination_that_starts_is_chosen", "each_combination_that_failed_is_named_with_why",
+        "grader_isolation_caps_the_namespaces_and_says_so", "layers_turned_off_are_not_tried_and_are_named",
+        "without_linux_nothing_is_tried", "grader_require_isolation_refuses_what_is_not_held",
+        "official_grading_as_root_refuses_a_child_at_uid_0_and_a_self_check_does_not", "what_a_weaker_sandbox_leaves_open_is_said",
+        "without_linux_everything_is_open_and_advisory", "the_notes_name_the_mechanisms_and_every_gap")],
     # Only tests that call the reaper in a subprocess (IN_A_SUBPROCESS): never one that calls it in this process.
     "grader/sandbox/reaper.py": ["tests/test_sandbox_layers.py::test_reaper_kills_what_left_the_process_group",
                                  "tests/test_sandbox_layers.py::test_reaper_spares_a_sandbox_child_still_in_use_and_the_graders_own_children",
