@@ -12,9 +12,11 @@ import csv
 import json
 import os
 import py_compile
+import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -254,6 +256,32 @@ def test_batch_accepts_the_toy(course, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {row["student"]: row for row in csv.DictReader((tmp_path / "grades-checks.csv").open())}
     assert {student: (float(row[SQUARE]), float(row[CUBE])) for student, row in rows.items()} == {"ada": (2, 1), "bob": (2, 0)}
+
+
+def test_the_gradescope_zip_carries_the_toy_and_grades_it_where_no_course_folder_is_set(course, tmp_path):
+    """Gradescope's image has only the zip: the toy's package and reference travel in it, and
+    run_autograder names them itself (this environment has no GRADER_ASSIGNMENTS)."""
+    done = grader(course, "gradescope", "square", tmp_path / "autograder.zip")
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
+        names = set(archive.namelist())
+        archive.extractall(root / "source")
+    assert {"course/assignments/square/checks.py", "course/reference/square/square.py", "course/reference/square/variants/__init__.py"} <= names
+    assert not any(name.startswith("course/stubs/") for name in names)
+    setup = (root / "source/setup.sh").read_text()  # the build's self-test grades the bundled reference, the course named
+    assert 'export GRADER_ASSIGNMENTS="$SOURCE/course/assignments"' in setup and 'grade square "$SOURCE/course/reference/square"' in setup
+    subprocess.run(["bash", "-n", str(root / "source/setup.sh")], check=True)
+    shutil.copy(root / "source/run_autograder", root / "run_autograder")
+    (root / "run_autograder").chmod(0o755)
+    for student, source, scores in (("right", (course / "reference/square/square.py").read_text(), (2, 1)), ("wrong", WRONG_CUBE, (2, 0))):
+        shutil.rmtree(root / "submission", ignore_errors=True)
+        submission(root / "submission", source)
+        environment = {"PATH": os.environ["PATH"], "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
+        ran = subprocess.run([str(root / "run_autograder")], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0, student + ran.stdout + ran.stderr
+        tests = {t["name"]: t["score"] for t in read_results(root / "results/results.json")["tests"] if t["max_score"]}
+        assert (tests[SQUARE], tests[CUBE]) == scores, student
 
 
 def test_a_course_folder_that_is_not_an_assignment_fails_loudly(tmp_path):

@@ -14,10 +14,12 @@ on Gradescope, the sandbox's isolation drops student code to an unprivileged use
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 from string import Template
 
+from grader import assignments
 from grader.plugin import Assignment, repo_path
 from grader.platforms.install import pip_commands
 
@@ -44,9 +46,9 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 "$$PYTHON" -m venv $venv
 $install
-
+$course
 # Fail the build now, not at the first submission: the reference must get full points.
-$venv/bin/python -I -m grader grade $assignment "$$SOURCE/$bundle/reference/$assignment" --results /tmp/nn-grader-selftest.json --quiet
+$venv/bin/python -I -m grader grade $assignment "$$SOURCE/$reference" --results /tmp/nn-grader-selftest.json --quiet
 $venv/bin/python -I -c 'import json, sys; r = json.load(open("/tmp/nn-grader-selftest.json")); sys.exit(r["score"] != r["max_score"])'
 """)
 
@@ -59,6 +61,8 @@ ROOT="$${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="$${AUTOGRADER_PYTHON:-$venv/bin/python}"
 mkdir -p "$$ROOT/results"
 cd "$$ROOT"
+SOURCE="$$ROOT/source"
+$course
 # -I: neither the working folder nor PYTHON* variables can put other code in front of the grader.
 "$$PYTHON" -I -m grader grade $assignment "$$ROOT/submission" --results "$$ROOT/results/results.json" --attempts 3
 status=$$?
@@ -69,13 +73,46 @@ exit $$status
 """)
 
 
+COURSE = "course"  # the folder in the zip holding an assignment kept outside the grader (GRADER_ASSIGNMENTS)
+
+
 def setup_script(assignment: Assignment) -> str:
     install = "\n".join(pip_commands(f"$SOURCE/{BUNDLE}", f"{VENV}/bin/python -I"))
-    return SETUP.substitute(venv=VENV, install=install, assignment=assignment.name, bundle=BUNDLE)
+    reference = f"{BUNDLE}/reference/{assignment.name}" if assignment.built_in else _in_course(assignment, assignment.reference_dir)
+    return SETUP.substitute(venv=VENV, install=install, assignment=assignment.name, course=_course_setting(assignment), reference=reference)
 
 
 def run_script(assignment: Assignment) -> str:
-    return RUN.substitute(venv=VENV, assignment=assignment.name)
+    return RUN.substitute(venv=VENV, assignment=assignment.name, course=_course_setting(assignment))
+
+
+def _course_setting(assignment: Assignment) -> str:
+    """For an assignment from a course folder, the shell line that names its bundled copy."""
+    if assignment.built_in:
+        return ""
+    return f'export {assignments.FOLDERS_SETTING}="$SOURCE/{_in_course(assignment, assignment.folder.parent)}"'
+
+
+def _course_root(assignment: Assignment) -> Path:
+    """The folder holding both the assignment's package and its reference (bundled from there)."""
+    return Path(os.path.commonpath([assignment.folder.parent, assignment.reference_dir]))
+
+
+def _in_course(assignment: Assignment, path: Path) -> str:
+    return (Path(COURSE) / path.relative_to(_course_root(assignment))).as_posix()
+
+
+def course_files(assignment: Assignment) -> dict[str, Path]:
+    """Zip path -> file: an assignment from a course folder, its package and its reference
+    (the stubs are the students'); nothing for a built-in one, which the grader carries."""
+    if assignment.built_in:
+        return {}
+    files = {}
+    for folder in (assignment.folder, assignment.reference_dir):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files[_in_course(assignment, path)] = path
+    return files
 
 
 def bundled_files() -> dict[str, Path]:
@@ -99,7 +136,7 @@ def build(assignment: Assignment, out: Path) -> Path:
             info.external_attr = EXECUTABLE
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, text)
-        files = bundled_files()
+        files = bundled_files() | course_files(assignment)
         if f"{BUNDLE}/README.md" not in files:
             # pyproject.toml names a README; setuptools will not build the bundle without one.
             archive.writestr(f"{BUNDLE}/README.md", "nn-grader, bundled for a Gradescope autograder.\n")
