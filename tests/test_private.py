@@ -11,6 +11,7 @@ self-check but not the official grade.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -196,10 +197,10 @@ def public_python(public_wheel):
     shutil.rmtree(where)
 
 
-def public_grade(python: Path, name: str, submission: Path, out: Path) -> dict:
+def public_grade(python: Path, name: str, submission: Path, out: Path, **settings: str) -> dict:
     """The self-check's grade: the public copy's `grade`, run in a folder with nothing of this project."""
     done = subprocess.run([python, "-I", "-m", "grader", "grade", name, str(submission), "--results", str(out), "--quiet"],
-                          cwd=out.parent, capture_output=True, text=True, timeout=600)
+                          cwd=out.parent, capture_output=True, text=True, timeout=600, env={**os.environ, **settings})
     assert done.returncode == 0, done.stderr
     return read_results(out)
 
@@ -221,6 +222,17 @@ def test_the_public_copy_grades_as_the_instructors_grader(case, points, autodiff
     official, failures = official_points("autodiff", autodiff_cases[case])
     assert results["score"] == official == points, failures
     assert not any(ONLY_OFFICIAL in text for text in failures.values())
+
+
+def test_the_public_copy_grades_under_unshare_with_its_dependencies_in_another_folder(autodiff_cases, public_python, tmp_path):
+    """The copy's venv reaches its dependencies through a .pth file, outside the child's view.
+    A child forked from a zygote that listed that folder must still import as a fresh one:
+    not find what it may not read (it once found tqdm there, was refused and crashed)."""
+    if "unshare" not in subprocess.run([sys.executable, "-c", "from grader.sandbox import isolation; print(isolation.probe().layers.namespaces)"],
+                                       env={**os.environ, "GRADER_ISOLATION": "unshare"}, capture_output=True, text=True, check=True).stdout:
+        pytest.skip("unshare does not start here")
+    results = public_grade(public_python, "autodiff", autodiff_cases["reference"], tmp_path / "results.json", GRADER_ISOLATION="unshare")
+    assert results["score"] == 100
 
 
 # ---- hard-coded expected values ------------------------------------------------------

@@ -143,10 +143,16 @@ def become_student(request: dict, fds: list[int], control: socket.socket, probes
 
 def _fresh_state() -> None:
     """What a fresh interpreter would not share with the fork server: temporary folder,
-    random seeds (Python's ``random`` reseeds itself at fork)."""
+    random seeds (Python's ``random`` reseeds itself at fork), and the import system's
+    listings of folders, made outside this child's Landlock domain: with them, a module in
+    a folder the child may not read is found and then refused (PermissionError), where a
+    fresh interpreter would not find it (ImportError)."""
+    import importlib
     import tempfile
 
     tempfile.tempdir = None  # from TMPDIR, this child's own work/
+    sys.path_importer_cache.clear()
+    importlib.invalidate_caches()
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed()
