@@ -115,6 +115,109 @@ def test_bubblewrap_alone_stops_uid_0_writing_what_it_sees(tmp_path):
     assert not (scratch / "planted").exists()
 
 
+def _bwrap(tmp_path, rootless: bool = False, **options) -> tuple[list[str], Path]:
+    work = tmp_path / "scratch" / "work"
+    work.mkdir(parents=True)
+    return isolation._bwrap_args(isolation.View.for_scratch(work.parent), work, rootless, **options), work
+
+
+def _has(args: list[str], *run: str) -> bool:
+    """Whether ``run`` occurs in ``args``, in order and together (an option with its values)."""
+    return any(args[i : i + len(run)] == list(run) for i in range(len(args)))
+
+
+@pytest.mark.parametrize("rootless", [False, True], ids=["root", "rootless"])
+def test_bubblewrap_gives_the_child_namespaces_a_session_proc_and_dev_of_its_own(tmp_path, rootless):
+    args, work = _bwrap(tmp_path, rootless)
+    assert {"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"} <= set(args)
+    assert _has(args, "--as-pid-1") and _has(args, "--new-session") and _has(args, "--hostname", "sandbox")
+    assert _has(args, "--proc", "/proc") and _has(args, "--dev", "/dev")
+    assert ("--unshare-user" in args, "--disable-userns" in args) == (rootless, rootless)  # and no user namespace of its own
+    first = args.index("--tmpfs")
+    assert args[first + 1] == "/tmp" and first < args.index("--ro-bind"), "a fresh /tmp before the binds (a checkout may be in /tmp)"
+    assert args[-2:] == ["--chdir", str(work)]
+
+
+def test_work_and_its_home_are_sticky_and_shared_or_closed_for_a_fork_server(tmp_path):
+    args, work = _bwrap(tmp_path)
+    assert _has(args, "--perms", "01777", "--size", str(256 << 20), "--tmpfs", str(work))  # 256 MiB (docs/threat-model.md)
+    assert _has(args, "--perms", "01777", "--dir", str(work / "home"))
+    closed, work = _bwrap(tmp_path / "zygote", work_perms="0700")
+    assert _has(closed, "--perms", "0700", "--size", str(256 << 20), "--tmpfs", str(work))
+    assert _has(closed, "--perms", "0700", "--dir", str(work / "home"))
+
+
+def test_bubblewrap_hides_a_folder_under_a_tmpfs_a_file_under_dev_null_and_skips_what_is_not_there(tmp_path):
+    tree, elsewhere = tmp_path / "tree", tmp_path / "elsewhere"
+    (tree / "package").mkdir(parents=True)
+    (tree / "package" / "checks.py").write_text("")
+    (tree / "reference").mkdir()
+    elsewhere.mkdir()
+    hidden = [tree / "reference", tree / "package" / "checks.py", tree / "gone.py", elsewhere]
+    args = isolation._bwrap_args(isolation.View([tree], tmp_path / "scratch", hidden), tmp_path / "scratch" / "work", False)
+    assert _has(args, "--tmpfs", str(tree / "reference")) and _has(args, "--ro-bind", "/dev/null", str(tree / "package" / "checks.py"))
+    assert str(tree / "gone.py") not in args, "bubblewrap fails on a path that is not there"
+    assert str(elsewhere) not in args, "not under what the child reads: nothing to hide"
+
+
+def test_a_merged_usr_link_stays_a_link_and_any_other_link_is_bound(tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path)
+    args = isolation._bwrap_args(isolation.View([Path("/bin"), link], tmp_path / "scratch", []), tmp_path / "scratch" / "work", False)
+    if os.path.islink("/bin"):  # /bin -> usr/bin
+        assert _has(args, "--symlink", os.readlink("/bin"), "/bin")
+    else:
+        assert _has(args, "--ro-bind", "/bin", "/bin")
+    assert _has(args, "--ro-bind", str(link), str(link))
+
+
+def test_missing_parents_are_made_open_to_the_childs_uid_once_each():
+    made = isolation._parents([Path("/a/b/c"), Path("/a/d")])
+    assert made == ["--perms", "0755", "--dir", "/a", "--perms", "0755", "--dir", "/a/b"]  # bubblewrap would make them 0700
+
+
+def test_one_bind_covers_the_paths_inside_it():
+    assert isolation._outermost({Path("/a"), Path("/a/b"), Path("/c")}) == {Path("/a"), Path("/c")}
+
+
+def test_the_child_reads_the_system_and_this_interpreter_never_the_whole_filesystem(tmp_path, monkeypatch):
+    import site
+
+    read = [Path(os.path.realpath(p)) for p in isolation.View.for_scratch(tmp_path).read]
+    needed = [Path("/usr"), Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable), *map(Path, site.getsitepackages())]
+    for path in needed:
+        real = Path(os.path.realpath(path))
+        assert any(real.is_relative_to(r) for r in read), f"{path} is not readable by the child"
+    monkeypatch.setattr(sys, "base_prefix", "/")  # an interpreter installed at the root
+    assert Path("/") not in isolation.View.for_scratch(tmp_path).read
+
+
+def test_the_reference_is_hidden_beside_the_grader_and_wherever_it_imports_from(tmp_path, monkeypatch):
+    import importlib.machinery
+    import types
+
+    grader = Path(isolation.__file__).resolve().parent.parent
+    installed = tmp_path / "reference"
+    installed.mkdir()
+    module = types.ModuleType("reference")
+    module.__spec__ = importlib.machinery.ModuleSpec("reference", None, is_package=True)
+    module.__spec__.submodule_search_locations = [str(installed)]
+    monkeypatch.setitem(sys.modules, "reference", module)
+    hidden = isolation._hidden(grader)
+    assert grader.parent / "reference" in hidden and installed.resolve() in hidden
+    monkeypatch.setitem(sys.modules, "reference", None)  # not importable here
+    assert grader.parent / "reference" in isolation._hidden(grader)
+
+
+def test_system_tools_are_found_on_a_fixed_path_never_the_callers(tmp_path, monkeypatch):
+    planted = tmp_path / "sh"
+    planted.write_text("#!/bin/sh\n")
+    planted.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = isolation._which("sh")
+    assert found is not None and Path(found).parent in {Path(p) for p in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin")}
+
+
 # ---- choosing the isolation --------------------------------------------------------------
 
 # The order (docs/threat-model.md, grader/sandbox/isolation.py): namespaces strongest first
@@ -218,24 +321,28 @@ def _plan(monkeypatch, layers: tuple, root: bool = True, missing=(), linux: bool
     ("unshare", ("unshare", True, 0), True, None),
     ("unshare,landlock", (None, True, 0), True, "landlock, unshare"),
     ("uid", ("bwrap", False, 3), False, None),  # not root: the child runs at the grader's own uid, never 0
+    ("uid", ("bwrap", False, 3), True, "uid"),  # root, and the child stays at uid 0
     ("no-such-layer", ("bwrap", True, 3), True, "no-such-layer"),
 ])  # fmt: skip
 def test_grader_require_isolation_refuses_what_is_not_held(monkeypatch, required, layers, root, unmet):
-    plan = _plan(monkeypatch, layers, root, missing=["bwrap + own uid + Landlock 3 failed (no bwrap)"])
+    plan = _plan(monkeypatch, layers, root, missing=["bwrap + own uid + Landlock 3 failed (no bwrap)", "bwrap + own uid failed (no)"])
     monkeypatch.setenv("GRADER_REQUIRE_ISOLATION", required)
     refusal = plan.refusal()
     if unmet is None:
         assert refusal is None
     else:
-        assert refusal.startswith(f"refusing to grade: GRADER_REQUIRE_ISOLATION asks for {unmet}, which this machine does not give")
-        assert refusal.endswith(f"{plan.notes(None)[0]}. Why: bwrap + own uid + Landlock 3 failed (no bwrap)")
+        assert refusal.startswith(f"refusing to grade: GRADER_REQUIRE_ISOLATION asks for {unmet}, which this machine does not give "
+                                  "(known: bwrap, unshare, uid, landlock). ")
+        assert refusal.endswith(f"{plan.notes(None)[0]}. Why: bwrap + own uid + Landlock 3 failed (no bwrap); bwrap + own uid failed (no)")
 
 
 def test_official_grading_as_root_refuses_a_child_at_uid_0_and_a_self_check_does_not(monkeypatch):
     plan = _plan(monkeypatch, (None, False, 3))
     monkeypatch.delenv("GRADER_REQUIRE_ISOLATION", raising=False)
-    assert plan.refusal().startswith("refusing to grade as root: student code would run as uid 0")
-    assert "Why: nothing stronger was tried." in plan.refusal()
+    assert plan.refusal() == (
+        "refusing to grade as root: student code would run as uid 0, which no process limit bounds (a fork bomb could take the "
+        "machine). Why: nothing stronger was tried. Install bubblewrap (apt-get install bubblewrap), allow namespaces (unshare), "
+        "or install Python where other users can read it")
     assert _plan(monkeypatch, (None, True, 3)).refusal() is None  # its own uid
     assert _plan(monkeypatch, (None, False, 3), root=False).refusal() is None  # the grader's uid, bounded
     monkeypatch.setattr(isolation, "_advisory", True)

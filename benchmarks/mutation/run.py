@@ -60,6 +60,12 @@ TARGETS = {
     # notes; the rest starts children (test_sandbox.py), which mutmut's mutants cannot reach.
     "grader/sandbox/isolation.py": [f"tests/test_sandbox_layers.py::test_{name}" for name in (
         "bubblewrap_binds_every_path_read_only_and_gives_only_work_writable", "bubblewrap_hides_the_reference_and_the_checks",
+        "bubblewrap_gives_the_child_namespaces_a_session_proc_and_dev_of_its_own",
+        "work_and_its_home_are_sticky_and_shared_or_closed_for_a_fork_server",
+        "bubblewrap_hides_a_folder_under_a_tmpfs_a_file_under_dev_null_and_skips_what_is_not_there",
+        "a_merged_usr_link_stays_a_link_and_any_other_link_is_bound", "missing_parents_are_made_open_to_the_childs_uid_once_each",
+        "one_bind_covers_the_paths_inside_it", "the_child_reads_the_system_and_this_interpreter_never_the_whole_filesystem",
+        "the_reference_is_hidden_beside_the_grader_and_wherever_it_imports_from", "system_tools_are_found_on_a_fixed_path_never_the_callers",
         "the_strongest_combination_that_starts_is_chosen", "each_combination_that_failed_is_named_with_why",
         "grader_isolation_caps_the_namespaces_and_says_so", "layers_turned_off_are_not_tried_and_are_named",
         "without_linux_nothing_is_tried", "grader_require_isolation_refuses_what_is_not_held",
